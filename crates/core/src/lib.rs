@@ -1,0 +1,2 @@
+//! codi-core: the Dockerfile core.
+pub mod syntax;

@@ -1,0 +1,156 @@
+//! The canonical printer: one line per instruction (continuations joined), keywords upper-case,
+//! exec form as compact JSON, heredoc bodies verbatim. Parsing the output gives the same tree
+//! up to positions.
+
+use std::fmt::{self, Display, Formatter, Write};
+
+use super::ast::{Arguments, Dockerfile, Flag, Healthcheck, Heredoc, Instruction, InstructionKind, Word, WordList};
+
+impl Display for Dockerfile {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        for directive in &self.directives {
+            writeln!(f, "# {}={}", directive.name, directive.value)?;
+        }
+        let mut comments = self.comments.iter().peekable();
+        let mut first = true;
+        for instruction in &self.instructions {
+            while let Some(comment) = comments.next_if(|c| c.span.start.offset < instruction.span.start.offset) {
+                write_comment(f, &comment.text, &mut first)?;
+            }
+            first = false;
+            writeln!(f, "{instruction}")?;
+            write_heredocs(f, instruction)?;
+        }
+        for comment in comments {
+            write_comment(f, &comment.text, &mut first)?;
+        }
+        Ok(())
+    }
+}
+
+/// A comment before any instruction is preceded by a blank line, so that it cannot be read
+/// back as a parser directive.
+fn write_comment(f: &mut Formatter<'_>, text: &str, first: &mut bool) -> fmt::Result {
+    if std::mem::take(first) {
+        writeln!(f)?;
+    }
+    if text.is_empty() { writeln!(f, "#") } else { writeln!(f, "# {text}") }
+}
+
+fn write_heredocs(f: &mut Formatter<'_>, instruction: &Instruction) -> fmt::Result {
+    if let InstructionKind::Onbuild(trigger) = &instruction.kind {
+        return write_heredocs(f, trigger);
+    }
+    for Heredoc { name, content, .. } in &instruction.heredocs {
+        write!(f, "{content}{name}\n")?;
+    }
+    Ok(())
+}
+
+impl Display for Instruction {
+    /// The instruction line itself, without heredoc bodies.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(self.keyword())?;
+        for flag in &self.flags {
+            write!(f, " {flag}")?;
+        }
+        let mut args = String::new();
+        write_args(&mut args, &self.kind)?;
+        if !args.is_empty() {
+            // A first argument that looks like a flag must be fenced off with `--`.
+            let fence = if args.starts_with("--") && !matches!(self.kind, InstructionKind::Invalid { .. }) {
+                "-- "
+            } else {
+                ""
+            };
+            write!(f, " {fence}{args}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Display for Flag {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "--{}", self.name)?;
+        match &self.value {
+            None => Ok(()),
+            Some(v) if v.contains(|c: char| c.is_whitespace() || "\"'\\".contains(c)) => {
+                f.write_str("=\"")?;
+                for c in v.chars() {
+                    if c == '"' || c == '\\' {
+                        f.write_char('\\')?;
+                    }
+                    f.write_char(c)?;
+                }
+                f.write_char('"')
+            }
+            Some(v) => write!(f, "={v}"),
+        }
+    }
+}
+
+fn write_args(out: &mut String, kind: &InstructionKind) -> fmt::Result {
+    match kind {
+        InstructionKind::From(from) => {
+            out.push_str(&from.image.raw);
+            if let Some(alias) = &from.alias {
+                write!(out, " AS {}", alias.raw)?;
+            }
+        }
+        InstructionKind::Run(a) | InstructionKind::Cmd(a) | InstructionKind::Entrypoint(a) | InstructionKind::Shell(a) => {
+            write_arguments(out, a);
+        }
+        InstructionKind::Copy(list) | InstructionKind::Add(list) | InstructionKind::Volume(list) => {
+            write_list(out, list);
+        }
+        InstructionKind::Env(kv) | InstructionKind::Label(kv) => {
+            let separator = if kv.legacy { " " } else { "=" };
+            let pairs = kv.pairs.iter().map(|p| format!("{}{separator}{}", p.key.raw, p.value.raw));
+            out.push_str(&pairs.collect::<Vec<_>>().join(" "));
+        }
+        InstructionKind::Arg(decls) => {
+            let decls = decls.iter().map(|d| match &d.default {
+                Some(default) => format!("{}={}", d.name.raw, default.raw),
+                None => d.name.raw.clone(),
+            });
+            out.push_str(&decls.collect::<Vec<_>>().join(" "));
+        }
+        InstructionKind::Expose(words) => out.push_str(&join_raw(words)),
+        InstructionKind::User(w)
+        | InstructionKind::Workdir(w)
+        | InstructionKind::StopSignal(w)
+        | InstructionKind::Maintainer(w) => out.push_str(&w.raw),
+        InstructionKind::Healthcheck(Healthcheck::None) => out.push_str("NONE"),
+        InstructionKind::Healthcheck(Healthcheck::Cmd(a)) => {
+            out.push_str("CMD ");
+            write_arguments(out, a);
+        }
+        InstructionKind::Onbuild(trigger) => write!(out, "{trigger}")?,
+        InstructionKind::Invalid { text, .. } => out.push_str(text),
+    }
+    Ok(())
+}
+
+fn write_arguments(out: &mut String, arguments: &Arguments) {
+    match arguments {
+        Arguments::Exec { args, .. } => out.push_str(&json_array(args.iter().map(String::as_str))),
+        Arguments::Shell { text, .. } => out.push_str(text),
+    }
+}
+
+fn write_list(out: &mut String, list: &WordList) {
+    if list.json {
+        out.push_str(&json_array(list.words.iter().map(|w| w.raw.as_str())));
+    } else {
+        out.push_str(&join_raw(&list.words));
+    }
+}
+
+fn join_raw(words: &[Word]) -> String {
+    words.iter().map(|w| w.raw.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+fn json_array<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let items: Vec<&str> = items.collect();
+    serde_json::to_string(&items).unwrap_or_else(|_| "[]".into())
+}
