@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::expand::{self, Lookup};
+use super::mount::Mount;
 use super::position::Span;
 
 /// A parsed Dockerfile. Parsing never fails: problems are [`Diagnostic`]s.
@@ -98,6 +99,11 @@ impl Instruction {
     /// The value of `--name=value`; `Some("")` for a bare `--name`.
     pub fn flag_value(&self, name: &str) -> Option<&str> {
         self.flag(name).map(|f| f.value.as_deref().unwrap_or(""))
+    }
+
+    /// The `--mount` flags of a RUN.
+    pub fn mounts(&self) -> impl Iterator<Item = Mount> + '_ {
+        self.flags.iter().filter(|f| f.name == "mount").map(|f| Mount::parse(f.value.as_deref().unwrap_or("")))
     }
 }
 

@@ -4,6 +4,7 @@ mod ast;
 pub mod expand;
 mod image;
 mod lexer;
+mod mount;
 mod parser;
 mod position;
 mod printer;
@@ -16,6 +17,7 @@ pub use ast::{
     Heredoc, Instruction, InstructionKind, KeyValue, KeyValues, Word, WordList,
 };
 pub use image::ImageRef;
+pub use mount::Mount;
 pub use position::{Position, Span};
 
 use lexer::{Item, Lexer};

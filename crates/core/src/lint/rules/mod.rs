@@ -1,0 +1,193 @@
+//! The rules, one small type each, grouped by topic.
+
+mod apk;
+mod apt;
+mod codi;
+mod copy;
+mod from;
+mod instructions;
+mod languages;
+mod parse;
+mod rpm;
+mod shell;
+
+use std::borrow::Cow;
+
+use super::{Context, Finding, Item, Rule, RuleMeta};
+use crate::syntax::Span;
+
+/// A rule's check. `run` folds over the file's instructions and, when `TRIGGERS` is set (hadolint
+/// does so for most RUN rules), separately over the ONBUILD triggers.
+pub(crate) trait Check {
+    const TRIGGERS: bool = false;
+
+    fn check(&self, cx: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>);
+
+    fn run(&self, cx: &Context<'_>, sink: &mut Sink<'_>) {
+        self.check(cx, cx.items(), sink);
+        if Self::TRIGGERS {
+            self.check(cx, cx.triggers(), sink);
+        }
+    }
+}
+
+/// Collects one rule's findings, stamped with its code, severity and message.
+pub(crate) struct Sink<'a> {
+    meta: &'static RuleMeta,
+    out: &'a mut Vec<Finding>,
+}
+
+impl<'a> Sink<'a> {
+    pub(crate) fn new(meta: &'static RuleMeta, out: &'a mut Vec<Finding>) -> Self {
+        Self { meta, out }
+    }
+
+    pub(crate) fn report(&mut self, span: Span) {
+        self.report_with(span, Cow::Borrowed(self.meta.message));
+    }
+
+    pub(crate) fn report_with(&mut self, span: Span, message: Cow<'static, str>) {
+        self.out.push(Finding { code: self.meta.code, severity: self.meta.severity, message, span });
+    }
+}
+
+/// For rules that flag a RUN when `bad` holds for its script.
+pub(crate) fn check_runs(items: &[Item<'_>], sink: &mut Sink<'_>, bad: impl Fn(&crate::shell::Script) -> bool) {
+    for item in items {
+        if item.script.as_ref().is_some_and(&bad) {
+            sink.report(item.span);
+        }
+    }
+}
+
+/// Every rule, in code order.
+pub(crate) static ALL: &[&dyn Rule] = &[
+    &codi::InstallAfterSourceCopy,
+    &codi::ShellAsPid1,
+    &codi::InstallAtStartup,
+    &codi::SecretValue,
+    &codi::CurlPipeShell,
+    &codi::MissingUser,
+    &codi::SingleStageToolchain,
+    &codi::ShellOperatorInInstruction,
+    &codi::RemoteAddWithoutChecksum,
+    &codi::TlsVerificationDisabled,
+    &codi::WorldWritable,
+    &codi::InsecureRunFlags,
+    &codi::LegacyKeyValue,
+    &parse::ParseError,
+    &instructions::RelativeWorkdir,
+    &shell::PointlessCommand,
+    &instructions::LastUserRoot,
+    &shell::CdInRun,
+    &shell::Sudo,
+    &from::UntaggedImage,
+    &from::LatestTag,
+    &apt::AptGetPinVersions,
+    &apt::AptListsNotRemoved,
+    &copy::CopyThenExtract,
+    &instructions::InvalidPort,
+    &instructions::MultipleHealthchecks,
+    &languages::PipPinVersions,
+    &apt::AptGetNoYes,
+    &apt::AptGetRecommends,
+    &languages::NpmPinVersions,
+    &apk::ApkPinVersions,
+    &apk::ApkNoCache,
+    &copy::AddForCopy,
+    &copy::CopyManyToFile,
+    &copy::CopyFromUnknownStage,
+    &copy::CopyFromSelf,
+    &from::DuplicateStageName,
+    &instructions::ShellFormCommand,
+    &from::UntrustedRegistry,
+    &apt::AptInScripts,
+    &languages::GemPinVersions,
+    &from::LiteralPlatform,
+    &rpm::YumNoYes,
+    &rpm::YumNoClean,
+    &rpm::YumPinVersions,
+    &rpm::ZypperNoYes,
+    &rpm::ZypperDistUpgrade,
+    &rpm::ZypperNoClean,
+    &rpm::ZypperPinVersions,
+    &rpm::DnfNoYes,
+    &rpm::DnfNoClean,
+    &rpm::DnfPinVersions,
+    &languages::PipNoCacheDir,
+    &instructions::InvalidOnbuild,
+    &instructions::EnvSelfReference,
+    &copy::CopyRelativeWithoutWorkdir,
+    &shell::UseraddHighUid,
+    &shell::WgetProgress,
+    &instructions::InvalidLabelKey,
+    &instructions::MissingHealthcheck,
+    &shell::ConsecutiveRuns,
+    &languages::YarnCacheNotCleaned,
+    &from::InstructionBeforeFrom,
+    &languages::GoPinVersions,
+    &from::ReservedStageName,
+    &instructions::SensitiveVariableName,
+    &from::RedundantTargetPlatform,
+    &instructions::NonNumericUser,
+    &copy::CopyWholeFilesystem,
+    &instructions::Maintainer,
+    &shell::CurlAndWget,
+    &instructions::MultipleCmd,
+    &instructions::MultipleEntrypoint,
+    &shell::RelinkShell,
+    &shell::PipeWithoutPipefail,
+];
+
+/// hadolint's `dropQuotes`: one pair of surrounding quotes removed.
+pub(crate) fn strip_quotes(s: &str) -> &str {
+    s.trim_matches(|c| c == '"' || c == '\'')
+}
+
+/// File suffixes hadolint treats as archives.
+const ARCHIVE_EXTENSIONS: &[&str] =
+    &[".tar", ".Z", ".bz2", ".gz", ".lz", ".lzma", ".tZ", ".tb2", ".tbz", ".tbz2", ".tgz", ".tlz", ".tpz", ".txz", ".xz"];
+
+pub(crate) fn is_archive(path: &str) -> bool {
+    let path = strip_quotes(path);
+    ARCHIVE_EXTENSIONS.iter().any(|ext| path.ends_with(ext))
+}
+
+pub(crate) fn is_url(path: &str) -> bool {
+    let path = strip_quotes(path);
+    path.starts_with("https://") || path.starts_with("http://")
+}
+
+/// Targets of the RUN's `--mount=type=cache` flags, without a trailing slash.
+pub(crate) fn cache_targets(item: &Item<'_>) -> Vec<String> {
+    item.instruction
+        .mounts()
+        .filter(|m| m.is_cache())
+        .filter_map(|m| m.target)
+        .map(|t| t.trim_end_matches('/').to_owned())
+        .collect()
+}
+
+/// Reports flagged items that ship in the final image: those of the last stage and of stages
+/// that another FROM builds on. Leftovers in a builder stage that is only copied from do not
+/// ship (hadolint's rule for cache clean-ups).
+pub(crate) fn report_shipped(items: &[Item<'_>], sink: &mut Sink<'_>, flagged: impl Fn(&Item<'_>) -> bool) {
+    let mut aliases: Vec<Option<&str>> = Vec::new();
+    let mut bases = std::collections::HashSet::new();
+    let mut hits = Vec::new();
+    for item in items {
+        if let crate::syntax::InstructionKind::From(from) = &item.instruction.kind {
+            aliases.push(from.alias.as_ref().map(|a| a.raw.as_str()));
+            bases.insert(from::RawImage::split(&from.image.raw).name);
+        } else if flagged(item) {
+            hits.push((aliases.len().checked_sub(1), item.span));
+        }
+    }
+    let last = aliases.len().checked_sub(1);
+    for (stage, span) in hits {
+        let inherited = stage.and_then(|s| aliases[s]).is_some_and(|alias| bases.contains(alias));
+        if stage == last || inherited {
+            sink.report(span);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! `RUN --mount=type=cache,target=/root/.cache,…` values.
+
+use serde::Serialize;
+
+/// One `--mount` of a RUN instruction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    /// `bind` (the default), `cache`, `tmpfs`, `secret` or `ssh`.
+    pub kind: String,
+    pub target: Option<String>,
+    pub source: Option<String>,
+    /// The stage or image a bind or cache mount reads from.
+    pub from: Option<String>,
+    pub id: Option<String>,
+}
+
+impl Mount {
+    /// Parses a `--mount` flag value. Unknown keys are ignored, as a linter should.
+    pub fn parse(value: &str) -> Self {
+        let mut mount = Self { kind: "bind".into(), target: None, source: None, from: None, id: None };
+        for field in value.split(',') {
+            let (key, val) = field.split_once('=').unwrap_or((field, ""));
+            let val = Some(val.trim_matches(['"', '\'']).to_owned());
+            match key.trim().to_ascii_lowercase().as_str() {
+                "type" => mount.kind = val.unwrap_or_default(),
+                "target" | "dst" | "destination" => mount.target = val,
+                "source" | "src" => mount.source = val,
+                "from" => mount.from = val,
+                "id" => mount.id = val,
+                _ => {}
+            }
+        }
+        mount
+    }
+
+    pub fn is_cache(&self) -> bool {
+        self.kind == "cache"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Mount;
+
+    #[test]
+    fn parses_fields() {
+        let m = Mount::parse("type=cache,id=pip,target=/root/.cache/pip,sharing=locked");
+        assert!(m.is_cache());
+        assert_eq!((m.target.as_deref(), m.id.as_deref()), (Some("/root/.cache/pip"), Some("pip")));
+        let m = Mount::parse("source=go.sum,dst=/src/go.sum");
+        assert_eq!((m.kind.as_str(), m.source.as_deref(), m.target.as_deref()), ("bind", Some("go.sum"), Some("/src/go.sum")));
+    }
+}
