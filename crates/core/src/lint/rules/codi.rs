@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use super::{Check, Sink, check_runs, is_url};
 use crate::analysis::secrets::find_secrets;
 use crate::analysis::{Base, is_posix_shell};
-use crate::lint::rules::instructions::is_sensitive_name;
 use crate::lint::{Context, Item, declare_rule};
 use crate::shell::{Command, Script};
 use crate::syntax::{Instruction, InstructionKind, Word};
@@ -250,18 +249,32 @@ impl Check for SecretValue {
     }
 }
 
+/// A name for a credential itself (not for where it is kept, or for a user name).
+fn names_secret(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let secret = ["password", "passwd", "secret", "token", "api_key", "apikey", "private_key", "access_key", "credential"]
+        .iter()
+        .any(|s| lower.contains(s));
+    let metadata = ["_file", "_path", "_dir", "_url", "_host", "_port", "_length", "_ttl", "_expiry", "_name", "_id"]
+        .iter()
+        .any(|s| lower.ends_with(s));
+    secret && !metadata
+}
+
+/// A value written in the file: not empty, not a variable, not a path.
 fn literal(value: &Word) -> bool {
-    !value.raw.is_empty() && !value.raw.trim_matches(['"', '\'']).starts_with('$')
+    let value = value.raw.trim_matches(['"', '\'']);
+    !value.is_empty() && !value.starts_with('$') && !value.starts_with('/')
 }
 
 fn secret_in(instruction: &Instruction) -> Option<String> {
     let named = match &instruction.kind {
         InstructionKind::Env(env) => {
-            env.pairs.iter().find(|p| is_sensitive_name(&p.key.raw) && literal(&p.value)).map(|p| p.key.raw.clone())
+            env.pairs.iter().find(|p| names_secret(&p.key.raw) && literal(&p.value)).map(|p| p.key.raw.clone())
         }
         InstructionKind::Arg(decls) => decls
             .iter()
-            .find(|d| is_sensitive_name(&d.name.raw) && d.default.as_ref().is_some_and(literal))
+            .find(|d| names_secret(&d.name.raw) && d.default.as_ref().is_some_and(literal))
             .map(|d| d.name.raw.clone()),
         _ => None,
     };
@@ -273,7 +286,7 @@ fn secret_in(instruction: &Instruction) -> Option<String> {
         text.push('\n');
         text.push_str(&heredoc.content);
     }
-    find_secrets(&text).first().map(|m| format!("it contains a {}", m.kind.as_str()))
+    find_secrets(&text).first().map(|m| format!("it contains {}", m.kind.description()))
 }
 
 fn is_download(cmd: &Command) -> bool {

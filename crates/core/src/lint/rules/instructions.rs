@@ -421,7 +421,7 @@ const KNOWN_SENSITIVE_NAMES: &[&str] = &[
 const SUSPICIOUS_SUBSTRINGS: &[&str] = &["api_key", "client_key", "password", "private", "secret", "token", "username"];
 
 /// A variable name that suggests it holds a credential.
-pub(crate) fn is_sensitive_name(name: &str) -> bool {
+fn is_sensitive_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     KNOWN_SENSITIVE_NAMES.contains(&name.to_ascii_uppercase().as_str()) || SUSPICIOUS_SUBSTRINGS.iter().any(|s| lower.contains(s))
 }

@@ -168,25 +168,31 @@ pub(crate) fn cache_targets(item: &Item<'_>) -> Vec<String> {
         .collect()
 }
 
-/// Reports flagged items that ship in the final image: those of the last stage and of stages
-/// that another FROM builds on. Leftovers in a builder stage that is only copied from do not
-/// ship (hadolint's rule for cache clean-ups).
+/// Reports flagged items that ship in the final image: those of the last stage and of the
+/// stages it is built on, through `FROM <stage>`. (hadolint also counts a stage that any other
+/// stage builds on, even one that does not ship.)
 pub(crate) fn report_shipped(items: &[Item<'_>], sink: &mut Sink<'_>, flagged: impl Fn(&Item<'_>) -> bool) {
-    let mut aliases: Vec<Option<&str>> = Vec::new();
-    let mut bases = std::collections::HashSet::new();
+    // For each stage: its alias and the stage it builds on.
+    let mut stages: Vec<(Option<&str>, Option<usize>)> = Vec::new();
     let mut hits = Vec::new();
     for item in items {
         if let crate::syntax::InstructionKind::From(from) = &item.instruction.kind {
-            aliases.push(from.alias.as_ref().map(|a| a.raw.as_str()));
-            bases.insert(from::RawImage::split(&from.image.raw).name);
+            let image = from::RawImage::split(&from.image.raw).name;
+            let parent = stages.iter().rposition(|(alias, _)| *alias == Some(image));
+            stages.push((from.alias.as_ref().map(|a| a.raw.as_str()), parent));
         } else if flagged(item) {
-            hits.push((aliases.len().checked_sub(1), item.span));
+            hits.push((stages.len().checked_sub(1), item.span));
         }
     }
-    let last = aliases.len().checked_sub(1);
+    let mut shipped = vec![false; stages.len()];
+    let mut stage = stages.len().checked_sub(1);
+    while let Some(s) = stage {
+        shipped[s] = true;
+        stage = stages[s].1;
+    }
     for (stage, span) in hits {
-        let inherited = stage.and_then(|s| aliases[s]).is_some_and(|alias| bases.contains(alias));
-        if stage == last || inherited {
+        // Before any FROM (e.g. ONBUILD triggers): ships when there is no stage at all.
+        if stage.map_or(stages.is_empty(), |s| shipped[s]) {
             sink.report(span);
         }
     }

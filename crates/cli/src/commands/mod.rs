@@ -1,0 +1,55 @@
+//! One module per subcommand, and what they share: reading input, writing output atomically.
+
+pub(crate) mod analyze;
+pub(crate) mod bench;
+pub(crate) mod lint;
+pub(crate) mod parse;
+pub(crate) mod rules;
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use codi_core::syntax::{Dockerfile, ParseOptions, parse_bytes};
+
+/// Reads and parses a Dockerfile; `-` is standard input. Input over the limit is refused before
+/// it is read into memory.
+pub(crate) fn read_dockerfile(path: &Path, options: &ParseOptions) -> Result<Dockerfile> {
+    if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        let limit = u64::try_from(options.max_bytes).unwrap_or(u64::MAX).saturating_add(1);
+        std::io::stdin().take(limit).read_to_end(&mut bytes).context("reading standard input")?;
+        return Ok(parse_bytes(&bytes, options));
+    }
+    Ok(codi_core::read_dockerfile(path, options)?)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, so that readers
+/// never see a half-written file and a crash leaves the previous version.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = path.file_name().context("output path has no file name")?.to_string_lossy();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::Error::new(e).context(format!("writing {}", path.display()))
+    })
+}
+
+/// Prints to stdout, or writes atomically to `output`.
+pub(crate) fn emit(output: Option<&Path>, text: &str) -> Result<()> {
+    match output {
+        Some(path) => write_atomically(path, text.as_bytes()),
+        None => {
+            let mut stdout = anstream::stdout().lock();
+            stdout.write_all(text.as_bytes()).context("writing to stdout")
+        }
+    }
+}
