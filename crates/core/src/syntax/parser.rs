@@ -7,7 +7,7 @@ use super::ast::{
 use super::expand;
 use super::lexer::{HeredocMarker, LogicalLine};
 use super::position::{LineMap, Span};
-use super::words::{RawWord, extract_flags, split_blanks, split_quoted};
+use super::words::{RawWord, extract_flags, split_blanks, split_quoted, split_quoted_checked};
 
 /// Parses one logical line. `None` when the line holds no instruction at all.
 pub(crate) fn parse_instruction(
@@ -33,6 +33,8 @@ fn attach_heredocs(instruction: &mut Instruction, heredocs: Vec<Heredoc>) {
 /// The heredocs a logical line opens: RUN, COPY and ADD (also as ONBUILD triggers), shell form.
 /// BuildKit reads these words with `\` as the escape whatever `# escape=` says.
 pub(crate) fn heredoc_markers(text: &str) -> Vec<HeredocMarker> {
+    // The instruction itself is read from the trimmed line; so are its markers.
+    let text = text.trim_end();
     if !text.contains("<<") {
         return Vec::new();
     }
@@ -40,7 +42,9 @@ pub(crate) fn heredoc_markers(text: &str) -> Vec<HeredocMarker> {
     let mut keyword = first.word(text).to_ascii_lowercase();
     let mut args_at = first.rest;
     if keyword == "onbuild" {
-        let trigger = split_keyword(text, first.rest);
+        // The trigger is read as the parser reads it: after any flags (and a `--` fence).
+        let (_, flags_len) = extract_flags(&text[first.rest..]);
+        let trigger = split_keyword(text, first.rest + flags_len);
         keyword = trigger.word(text).to_ascii_lowercase();
         args_at = trigger.rest;
     }
@@ -51,11 +55,20 @@ pub(crate) fn heredoc_markers(text: &str) -> Vec<HeredocMarker> {
     if parse_json_array(&text[args_at + flags_len..]).is_some() {
         return Vec::new();
     }
-    split_quoted(&text[args_at..], 0, '\\').iter().filter_map(|w| heredoc_marker(&w.text)).collect()
+    // Like BuildKit, a line whose quotes do not close opens no heredoc.
+    let (words, unclosed) = split_quoted_checked(&text[args_at..], 0, '\\');
+    if unclosed {
+        return Vec::new();
+    }
+    words.iter().filter_map(|w| heredoc_marker(&w.text)).collect()
 }
 
-/// `[fd]<<[-]WORD` where WORD may be quoted (then the body is not expanded).
+/// `[fd]<<[-]WORD` where WORD may be quoted (then the body is not expanded). A delimiter with
+/// blanks in it (`<<"END OF"`) is not taken as one: COPY and ADD arguments are split on blanks.
 fn heredoc_marker(word: &str) -> Option<HeredocMarker> {
+    if word.contains(char::is_whitespace) {
+        return None;
+    }
     let rest = word.trim_start_matches(|c: char| c.is_ascii_digit());
     let rest = rest.strip_prefix("<<")?;
     let (chomp, rest) = match rest.strip_prefix('-') {
@@ -127,6 +140,8 @@ impl Ctx<'_> {
     }
 
     fn instruction(&self, start: usize, end: usize, diags: &mut Vec<Diagnostic>) -> Option<Instruction> {
+        // BuildKit trims the line before it reads the keyword and the flags.
+        let end = start + self.text[start..end].trim_end().len();
         let split = split_keyword(&self.text[..end], start);
         let keyword = split.word(self.text);
         if keyword.is_empty() {
@@ -150,7 +165,7 @@ impl Ctx<'_> {
             })
             .collect();
         let upper = keyword.to_ascii_uppercase();
-        let args = Args { ctx: self, start: args_start, end: args_end, keyword: &upper, span };
+        let args = Args { ctx: self, raw_start: rest, start: args_start, end: args_end, keyword: &upper, span };
         let kind = match upper.as_str() {
             "FROM" => args.from(diags),
             "RUN" => args.required(diags).map_or_else(|| args.invalid(), |()| InstructionKind::Run(args.maybe_json(diags))),
@@ -211,6 +226,8 @@ fn check_flags(keyword: &str, flags: &[Flag], diags: &mut Vec<Diagnostic>) {
 /// The argument part of one instruction.
 struct Args<'c, 'a> {
     ctx: &'c Ctx<'a>,
+    /// Where the text after the keyword starts (flags included).
+    raw_start: usize,
     start: usize,
     end: usize,
     keyword: &'c str,
@@ -231,9 +248,10 @@ impl Args<'_, '_> {
         diags.push(Diagnostic { kind, message, span });
     }
 
-    /// The instruction kept as text because its arguments are unusable (already diagnosed).
+    /// The instruction kept as text (flags included) because its arguments are unusable
+    /// (already diagnosed).
     fn invalid(&self) -> InstructionKind {
-        InstructionKind::Invalid { keyword: self.keyword.to_owned(), text: self.text().to_owned() }
+        InstructionKind::Invalid { keyword: self.keyword.to_owned(), text: self.ctx.text[self.raw_start..self.end].to_owned() }
     }
 
     fn required(&self, diags: &mut Vec<Diagnostic>) -> Option<()> {
@@ -403,6 +421,10 @@ impl Args<'_, '_> {
                 None => ArgDecl { name: self.ctx.word(word), default: None },
             })
             .collect::<Vec<_>>();
+        if decls.is_empty() {
+            self.diagnose(diags, DiagnosticKind::MissingArguments, "ARG requires at least one argument".into());
+            return self.invalid();
+        }
         if decls.iter().any(|d| d.name.raw.is_empty()) {
             self.diagnose(diags, DiagnosticKind::InvalidArguments, "ARG names can not be blank".into());
             return self.invalid();

@@ -18,7 +18,19 @@ impl Display for Dockerfile {
                 write_comment(f, &comment.text, &mut first)?;
             }
             first = false;
-            writeln!(f, "{instruction}")?;
+            let line = instruction.to_string();
+            let e = self.escape;
+            // A line must not end in the escape character, which would continue it. BuildKit's
+            // continuation test only skips spaces and tabs, but the line is then trimmed of all
+            // blanks: a form feed protects the ending and disappears. A word that ends in an
+            // escaped blank needs the escape after it that kept it.
+            if line.ends_with(char::is_whitespace) {
+                writeln!(f, "{line}{e}\u{c}")?;
+            } else if line.ends_with(e) {
+                writeln!(f, "{line}\u{c}")?;
+            } else {
+                writeln!(f, "{line}")?;
+            }
             write_heredocs(f, instruction)?;
         }
         for comment in comments {
@@ -70,22 +82,24 @@ impl Display for Instruction {
 }
 
 impl Display for Flag {
+    /// `--name=value`; the whole body is quoted when it holds blanks, quotes or backslashes, as
+    /// the flag reader removes quotes before splitting name from value.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        write!(f, "--{}", self.name)?;
-        match &self.value {
-            None => Ok(()),
-            Some(v) if v.contains(|c: char| c.is_whitespace() || "\"'\\".contains(c)) => {
-                f.write_str("=\"")?;
-                for c in v.chars() {
-                    if c == '"' || c == '\\' {
-                        f.write_char('\\')?;
-                    }
-                    f.write_char(c)?;
-                }
-                f.write_char('"')
-            }
-            Some(v) => write!(f, "={v}"),
+        let body = match &self.value {
+            Some(value) => format!("{}={value}", self.name),
+            None => self.name.clone(),
+        };
+        if !body.contains(|c: char| c.is_whitespace() || "\"'\\".contains(c)) {
+            return write!(f, "--{body}");
         }
+        f.write_str("--\"")?;
+        for c in body.chars() {
+            if c == '"' || c == '\\' {
+                f.write_char('\\')?;
+            }
+            f.write_char(c)?;
+        }
+        f.write_char('"')
     }
 }
 
@@ -104,8 +118,16 @@ fn write_args(out: &mut String, kind: &InstructionKind) -> fmt::Result {
             write_list(out, list);
         }
         InstructionKind::Env(kv) | InstructionKind::Label(kv) => {
-            let separator = if kv.legacy { " " } else { "=" };
-            let pairs = kv.pairs.iter().map(|p| format!("{}{separator}{}", p.key.raw, p.value.raw));
+            let pairs = kv.pairs.iter().map(|p| {
+                // The legacy form splits at the first run of blanks, escapes or not; after a key
+                // that ends in an escape character, one blank would be read as escaped.
+                let separator = match (kv.legacy, p.key.raw.ends_with(['\\', '`'])) {
+                    (false, _) => "=",
+                    (true, false) => " ",
+                    (true, true) => "  ",
+                };
+                format!("{}{separator}{}", p.key.raw, p.value.raw)
+            });
             out.push_str(&pairs.collect::<Vec<_>>().join(" "));
         }
         InstructionKind::Arg(decls) => {

@@ -11,6 +11,11 @@ pub(crate) struct RawWord {
 /// Quote-aware splitting on whitespace (BuildKit `parseWords`, used by ENV, LABEL and ARG).
 /// Quotes and escapes stay in the words; an escape character before a quote protects it.
 pub(crate) fn split_quoted(line: &str, base: usize, escape: char) -> Vec<RawWord> {
+    split_quoted_checked(line, base, escape).0
+}
+
+/// [`split_quoted`], and whether the line ends inside an unclosed quote.
+pub(crate) fn split_quoted_checked(line: &str, base: usize, escape: char) -> (Vec<RawWord>, bool) {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut start = 0;
@@ -77,7 +82,7 @@ pub(crate) fn split_quoted(line: &str, base: usize, escape: char) -> Vec<RawWord
     if in_word && (blank_ok || !word.is_empty()) {
         words.push(RawWord { text: word, start: base + start, end: base + line.len() });
     }
-    words
+    (words, quote.is_some())
 }
 
 /// Plain splitting on runs of blanks (BuildKit `parseStringsWhitespaceDelimited`: FROM, COPY, EXPOSE).
