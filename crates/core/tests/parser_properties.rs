@@ -27,7 +27,7 @@ fn shape(file: &Dockerfile) -> Value {
 const KEYWORDS: &[&str] = &[
     "FROM", "RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "ENV", "LABEL", "ARG", "EXPOSE", "VOLUME", "USER",
     "WORKDIR", "STOPSIGNAL", "HEALTHCHECK", "ONBUILD", "MAINTAINER", "from", "run", "Copy", "FOO", "HEALTHCHECK CMD",
-    "HEALTHCHECK NONE", "ONBUILD RUN", "ONBUILD ONBUILD",
+    "HEALTHCHECK NONE", "ONBUILD RUN", "ONBUILD ONBUILD", "\u{feff}RUN",
 ];
 
 fn word() -> impl Strategy<Value = String> {
@@ -46,6 +46,8 @@ fn word() -> impl Strategy<Value = String> {
         1 => Just("<<\"E\tF\"".to_owned()),
         1 => Just("[\"x\", \"y z\"]".to_owned()),
         1 => Just("[1, \"a\"]".to_owned()),
+        1 => Just("[\"a\tb\",".to_owned()),
+        1 => Just("\"c\"]".to_owned()),
         1 => Just("[".to_owned()),
         1 => Just("--mount=type=cache,target=/x".to_owned()),
         1 => Just("--from=build".to_owned()),
@@ -79,6 +81,7 @@ fn line() -> impl Strategy<Value = String> {
         1 => Just("   ".to_owned()),
         1 => Just("EOF".to_owned()),
         1 => Just("\tEND".to_owned()),
+        1 => Just("body\r".to_owned()),
         1 => "[ -~]{0,30}",
         1 => "  # [ -~]{0,10} \\\\",
     ]

@@ -36,14 +36,18 @@ impl Script {
         self.commands.iter().position(f)
     }
 
-    /// The commands of each pipeline with more than one command, in order.
+    /// The commands of each pipeline with more than one command, in order of first command.
     pub fn pipelines(&self) -> impl Iterator<Item = Vec<&Command>> {
-        let mut ids: Vec<u32> = self.commands.iter().map(|c| c.pipeline).collect();
-        ids.dedup();
-        ids.into_iter().filter_map(|id| {
-            let members: Vec<&Command> = self.commands.iter().filter(|c| c.pipeline == id).collect();
-            (members.len() > 1).then_some(members)
-        })
+        let mut groups: Vec<Vec<&Command>> = Vec::new();
+        let mut index: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+        for command in &self.commands {
+            let at = *index.entry(command.pipeline).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[at].push(command);
+        }
+        groups.into_iter().filter(|g| g.len() > 1)
     }
 }
 

@@ -54,6 +54,8 @@ pub struct Comment {
 pub enum DiagnosticKind {
     /// Refused before parsing: too large, binary, not UTF-8.
     UnreadableInput,
+    /// Nothing but comments and blank lines.
+    NoInstructions,
     InvalidDirective,
     UnknownInstruction,
     MissingArguments,

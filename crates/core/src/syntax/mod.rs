@@ -61,6 +61,14 @@ pub fn parse(src: &str) -> Dockerfile {
         diagnostics,
     };
     check_base_images(&mut dockerfile);
+    if dockerfile.instructions.is_empty() {
+        let end = Position { line: 1, column: 1, offset: 0 };
+        dockerfile.diagnostics.push(Diagnostic {
+            kind: DiagnosticKind::NoInstructions,
+            message: "the file has no instructions (BuildKit refuses an empty Dockerfile)".into(),
+            span: Span::new(end, end),
+        });
+    }
     dockerfile.diagnostics.sort_by_key(|d| d.span.start);
     dockerfile
 }

@@ -107,7 +107,7 @@ fn split_keyword(text: &str, from: usize) -> KeywordSplit {
 }
 
 /// `[…]` that is a JSON array: `Some(Ok(strings))`, `Some(Err(()))` when it holds non-strings.
-fn parse_json_array(text: &str) -> Option<Result<Vec<String>, ()>> {
+pub(super) fn parse_json_array(text: &str) -> Option<Result<Vec<String>, ()>> {
     let text = text.trim_start();
     if !text.starts_with('[') {
         return None;

@@ -5,6 +5,7 @@
 use std::fmt::{self, Display, Formatter, Write};
 
 use super::ast::{Arguments, Dockerfile, Flag, Healthcheck, Heredoc, Instruction, InstructionKind, Word, WordList};
+use super::parser::parse_json_array;
 
 impl Display for Dockerfile {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -17,8 +18,12 @@ impl Display for Dockerfile {
             while let Some(comment) = comments.next_if(|c| c.span.start.offset < instruction.span.start.offset) {
                 write_comment(f, &comment.text, &mut first)?;
             }
-            first = false;
             let line = instruction.to_string();
+            // At the very start of the output a U+FEFF would be read back as a byte-order mark.
+            if first && self.directives.is_empty() && line.starts_with('\u{feff}') {
+                writeln!(f)?;
+            }
+            first = false;
             let e = self.escape;
             // A line must not end in the escape character, which would continue it. BuildKit's
             // continuation test only skips spaces and tabs, but the line is then trimmed of all
@@ -54,7 +59,8 @@ fn write_heredocs(f: &mut Formatter<'_>, instruction: &Instruction) -> fmt::Resu
         return write_heredocs(f, trigger);
     }
     for Heredoc { name, content, .. } in &instruction.heredocs {
-        write!(f, "{content}{name}\n")?;
+        // Reading drops one `\r` before each line end: a body line ending in `\r` gets another.
+        write!(f, "{}{name}\n", content.replace("\r\n", "\r\r\n"))?;
     }
     Ok(())
 }
@@ -163,8 +169,16 @@ fn write_arguments(out: &mut String, arguments: &Arguments) {
 fn write_list(out: &mut String, list: &WordList) {
     if list.json {
         out.push_str(&json_array(list.words.iter().map(|w| w.raw.as_str())));
+        return;
+    }
+    let joined = join_raw(&list.words);
+    if parse_json_array(&joined).is_none() {
+        out.push_str(&joined);
     } else {
-        out.push_str(&join_raw(&list.words));
+        // The words were not JSON as written, but would read as JSON joined by spaces. A
+        // vertical tab separates words for BuildKit and is not JSON whitespace.
+        let words: Vec<&str> = list.words.iter().map(|w| w.raw.as_str()).collect();
+        out.push_str(&words.join("\u{b}"));
     }
 }
 
