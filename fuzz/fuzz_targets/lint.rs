@@ -8,7 +8,11 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let file = parse_bytes(data, &ParseOptions::default());
-    let config = LintConfig { enable: vec!["DL3057".into()], trusted_registries: vec!["docker.io".into()], ..LintConfig::default() };
+    let config = LintConfig {
+        enable: vec!["DL3057".into()],
+        trusted_registries: vec!["docker.io".into()],
+        ..LintConfig::default()
+    };
     let _ = lint(&file, &config);
     let _ = analyze(&file);
 });

@@ -8,8 +8,26 @@ use anyhow::{Context, Result};
 /// `Dockerfile`, `Dockerfile.prod`, `api.Dockerfile`, `Containerfile` …, not `Dockerfile.j2`.
 pub(crate) fn is_dockerfile_name(name: &str) -> bool {
     const NOT_DOCKERFILES: &[&str] = &[
-        ".dockerignore", ".md", ".txt", ".template", ".tmpl", ".tpl", ".j2", ".jinja", ".jinja2", ".erb", ".in",
-        ".sh", ".py", ".json", ".yaml", ".yml", ".orig", ".bak", ".swp", ".snap",
+        ".dockerignore",
+        ".md",
+        ".txt",
+        ".template",
+        ".tmpl",
+        ".tpl",
+        ".j2",
+        ".jinja",
+        ".jinja2",
+        ".erb",
+        ".in",
+        ".sh",
+        ".py",
+        ".json",
+        ".yaml",
+        ".yml",
+        ".orig",
+        ".bak",
+        ".swp",
+        ".snap",
     ];
     let named = name == "Dockerfile"
         || name == "Containerfile"

@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
-#[command(name = "codi", version, about = "Rules-first Dockerfile optimizer: lint, analyze, and the model toolkit behind it")]
+#[command(
+    name = "codi",
+    version,
+    about = "Rules-first Dockerfile optimizer: lint, analyze, and the model toolkit behind it"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

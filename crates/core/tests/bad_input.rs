@@ -1,7 +1,8 @@
 //! Bad input gets a clear diagnostic or a refusal with the reason: never a panic, never memory
 //! out of proportion to the input.
 
-use std::io::Write;
+use std::fmt::Write as _;
+use std::io::Write as _;
 
 use codi_core::lint::{LintConfig, lint};
 use codi_core::syntax::{DiagnosticKind, ParseOptions, parse, parse_bytes};
@@ -62,7 +63,7 @@ fn a_50_mib_file_is_refused_before_it_is_read() {
 fn a_hundred_thousand_continuation_lines_make_one_instruction() {
     let mut text = String::from("FROM alpine:3.20\nRUN echo start \\\n");
     for i in 0..100_000 {
-        text.push_str(&format!("    && echo {i} \\\n"));
+        let _ = writeln!(text, "    && echo {i} \\");
         if i % 1000 == 0 {
             text.push_str("    # a comment inside the continuation\n\n");
         }
@@ -79,9 +80,14 @@ fn a_hundred_thousand_continuation_lines_make_one_instruction() {
 
 #[test]
 fn malformed_instructions_are_diagnosed_not_fatal() {
-    let file = parse("FROM alpine:3.20\nFROM a b c d\nCOPY one\nHEALTHCHECK SOMETIMES x\nSHELL bash -c\nCMD [1]\nRUN <<EOF\nunterminated\n");
+    use DiagnosticKind::{InvalidArguments, MissingArguments, UnterminatedHeredoc};
+    let file = parse(
+        "FROM alpine:3.20\nFROM a b c d\nCOPY one\nHEALTHCHECK SOMETIMES x\nSHELL bash -c\nCMD [1]\nRUN <<EOF\nunterminated\n",
+    );
     let kinds: Vec<DiagnosticKind> = file.diagnostics.iter().map(|d| d.kind).collect();
-    use DiagnosticKind::*;
-    assert_eq!(kinds, [InvalidArguments, MissingArguments, InvalidArguments, InvalidArguments, InvalidArguments, UnterminatedHeredoc]);
+    assert_eq!(
+        kinds,
+        [InvalidArguments, MissingArguments, InvalidArguments, InvalidArguments, InvalidArguments, UnterminatedHeredoc]
+    );
     assert_eq!(file.instructions.len(), 7, "every line is still an instruction");
 }

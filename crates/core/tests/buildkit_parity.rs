@@ -31,7 +31,10 @@ fn buildkit_view(instruction: &Instruction) -> Value {
             }
             (false, Some(v))
         }
-        InstructionKind::Run(a) | InstructionKind::Cmd(a) | InstructionKind::Entrypoint(a) | InstructionKind::Shell(a) => {
+        InstructionKind::Run(a)
+        | InstructionKind::Cmd(a)
+        | InstructionKind::Entrypoint(a)
+        | InstructionKind::Shell(a) => {
             let (j, v) = arguments(a);
             (j, Some(v))
         }
@@ -40,7 +43,9 @@ fn buildkit_view(instruction: &Instruction) -> Value {
             let (j, v) = arguments(a);
             (j, Some([vec![json!("CMD")], v].concat()))
         }
-        InstructionKind::Copy(l) | InstructionKind::Add(l) | InstructionKind::Volume(l) => (l.json, Some(words(&l.words))),
+        InstructionKind::Copy(l) | InstructionKind::Add(l) | InstructionKind::Volume(l) => {
+            (l.json, Some(words(&l.words)))
+        }
         InstructionKind::Env(kv) | InstructionKind::Label(kv) => {
             (false, Some(kv.pairs.iter().flat_map(|p| [json!(p.key.raw), json!(p.value.raw)]).collect()))
         }
@@ -57,9 +62,10 @@ fn buildkit_view(instruction: &Instruction) -> Value {
             ),
         ),
         InstructionKind::Expose(w) => (false, Some(words(w))),
-        InstructionKind::User(w) | InstructionKind::Workdir(w) | InstructionKind::StopSignal(w) | InstructionKind::Maintainer(w) => {
-            (false, Some(vec![json!(w.raw)]))
-        }
+        InstructionKind::User(w)
+        | InstructionKind::Workdir(w)
+        | InstructionKind::StopSignal(w)
+        | InstructionKind::Maintainer(w) => (false, Some(vec![json!(w.raw)])),
         InstructionKind::Onbuild(_) | InstructionKind::Invalid { .. } => (false, None),
     };
     let flags: Vec<Value> = match sub_cmd {
@@ -111,7 +117,11 @@ fn compare(files: &[PathBuf]) -> usize {
         let path = Path::new(record["file"].as_str().expect("file"));
         let dockerfile = parse(&std::fs::read_to_string(path).expect("readable"));
         if let Some(error) = record["error"].as_str() {
-            assert!(dockerfile.is_malformed(), "{}: BuildKit refuses it ({error}) but we found no problem", path.display());
+            assert!(
+                dockerfile.is_malformed(),
+                "{}: BuildKit refuses it ({error}) but we found no problem",
+                path.display()
+            );
             continue;
         }
         let theirs = record["commands"].as_array().expect("commands");
@@ -129,7 +139,8 @@ fn compare(files: &[PathBuf]) -> usize {
 #[test]
 fn parser_fixtures_match_buildkit() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parser");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).expect("fixtures").map(|e| e.expect("entry").path()).collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&dir).expect("fixtures").map(|e| e.expect("entry").path()).collect();
     files.sort();
     let compared = compare(&files);
     eprintln!("{compared} instructions identical to BuildKit's parse in {} fixtures", files.len());

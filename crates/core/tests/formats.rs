@@ -17,7 +17,8 @@ fn fixture(name: &str) -> (String, String) {
 #[test]
 fn sarif_validates_against_the_oasis_schema() {
     let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sarif-schema-2.1.0.json");
-    let mut schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema_path).expect("schema")).expect("schema JSON");
+    let mut schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).expect("schema")).expect("schema JSON");
     // The published schema's `language` patterns have a stray `]` that strict regex engines
     // refuse; restore the evident intent (`en` or `en-US`) so the rest is checked as published.
     assert!(repair_language_patterns(&mut schema) > 0);
@@ -27,7 +28,8 @@ fn sarif_validates_against_the_oasis_schema() {
     let reports: Vec<FileReport<'_>> =
         inputs.iter().zip(&findings).map(|((path, _), f)| FileReport { path, findings: f }).collect();
     let sarif = to_sarif(&reports);
-    let errors: Vec<String> = validator.iter_errors(&sarif).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let errors: Vec<String> =
+        validator.iter_errors(&sarif).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(errors.is_empty(), "SARIF schema errors: {errors:#?}");
     let results = sarif["runs"][0]["results"].as_array().expect("results");
     assert_eq!(results.len(), findings.iter().map(Vec::len).sum::<usize>());
@@ -65,10 +67,16 @@ fn json_matches_hadolint_record_for_record() {
         let keys: Vec<&str> = record.as_object().expect("object").keys().map(String::as_str).collect();
         assert_eq!(keys, ["code", "column", "file", "level", "line", "message"]);
     }
-    let Some(output) = support::run_oracle("hadolint", &["--no-color", "--no-fail", "-f", "json", path.as_ref()].map(std::ffi::OsStr::new)) else { return };
+    let Some(output) = support::run_oracle(
+        "hadolint",
+        &["--no-color", "--no-fail", "-f", "json", path.as_ref()].map(std::ffi::OsStr::new),
+    ) else {
+        return;
+    };
     let theirs: Vec<serde_json::Value> = serde_json::from_str(&output).expect("hadolint JSON");
     let dl = |records: &[serde_json::Value]| {
-        let mut v: Vec<serde_json::Value> = records.iter().filter(|r| r["code"].as_str().is_some_and(|c| c.starts_with("DL"))).cloned().collect();
+        let mut v: Vec<serde_json::Value> =
+            records.iter().filter(|r| r["code"].as_str().is_some_and(|c| c.starts_with("DL"))).cloned().collect();
         v.sort_by_key(|r| (r["line"].as_u64(), r["code"].as_str().map(str::to_owned)));
         v
     };

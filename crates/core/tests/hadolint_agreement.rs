@@ -21,12 +21,23 @@ fn agreement_with_hadolint_on_corpus() {
     let mut weak = Vec::new();
     for (code, counts) in &result.by_code {
         let seen = counts.true_positives + counts.false_negatives + counts.false_positives;
-        eprintln!("{code} tp={} fp={} fn={} f1={:.3}", counts.true_positives, counts.false_positives, counts.false_negatives, counts.f1());
+        eprintln!(
+            "{code} tp={} fp={} fn={} f1={:.3}",
+            counts.true_positives,
+            counts.false_positives,
+            counts.false_negatives,
+            counts.f1()
+        );
         if seen > 0 && counts.f1() < 0.85 {
             weak.push(code.as_str());
         }
     }
-    eprintln!("micro F1 {:.4} over {} files ({} unparsed by hadolint)", result.micro.f1(), result.files, result.unparsed_by_hadolint.len());
+    eprintln!(
+        "micro F1 {:.4} over {} files ({} unparsed by hadolint)",
+        result.micro.f1(),
+        result.files,
+        result.unparsed_by_hadolint.len()
+    );
     assert_eq!(result.files + result.unparsed_by_hadolint.len(), 493);
     assert!(result.micro.f1() >= 0.95, "micro F1 {:.4} < 0.95", result.micro.f1());
     assert!(weak.is_empty(), "codes under 0.85 F1: {weak:?}");

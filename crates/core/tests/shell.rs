@@ -8,7 +8,10 @@ fn names(text: &str) -> Vec<String> {
 
 #[test]
 fn lists_pipelines_and_subshells() {
-    assert_eq!(names("apt-get update && apt-get install -y curl || true; echo done"), ["apt-get", "apt-get", "true", "echo"]);
+    assert_eq!(
+        names("apt-get update && apt-get install -y curl || true; echo done"),
+        ["apt-get", "apt-get", "true", "echo"]
+    );
     assert_eq!(names("curl -sL x | tar -xz -C /opt"), ["curl", "tar"]);
     assert_eq!(names("(cd /src && make) & wait"), ["cd", "make", "wait"]);
     assert_eq!(names("{ echo a; echo b; } > /log"), ["echo", "echo"]);
@@ -46,7 +49,9 @@ fn words_drop_quotes_and_redirections() {
 
 #[test]
 fn heredoc_bodies_inside_scripts_are_skipped() {
-    let script = parse_script("cat > /etc/x <<'EOF'\napt-get install nothing\nEOF\napk add real\ncat <<-END | sh\n\trm -rf /\n\tEND\n");
+    let script = parse_script(
+        "cat > /etc/x <<'EOF'\napt-get install nothing\nEOF\napk add real\ncat <<-END | sh\n\trm -rf /\n\tEND\n",
+    );
     let names: Vec<_> = script.commands.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["cat", "apk", "cat", "sh"]);
     assert!(script.has_pipe());
@@ -54,7 +59,8 @@ fn heredoc_bodies_inside_scripts_are_skipped() {
 
 #[test]
 fn flags_follow_hadolint() {
-    let cmd = &parse_script("apt-get -qy --no-install-recommends -t bookworm-backports install curl=7 -- x").commands[0];
+    let cmd =
+        &parse_script("apt-get -qy --no-install-recommends -t bookworm-backports install curl=7 -- x").commands[0];
     let flags: Vec<_> = cmd.flags().collect();
     assert_eq!(flags, ["q", "y", "no-install-recommends", "t"]);
     assert!(cmd.has_flag("y") && cmd.has_any_flag(&["x", "q"]) && !cmd.has_flag("install"));
@@ -64,14 +70,15 @@ fn flags_follow_hadolint() {
 
 #[test]
 fn operators_are_recorded() {
+    use Operator::{And, Background, Or, Pipe, Sequence};
     let ops = parse_script("a && b || c; d | e & f\ng").operators;
-    use Operator::*;
     assert_eq!(ops, [And, Or, Sequence, Pipe, Background, Sequence]);
 }
 
 #[test]
 fn never_panics_on_unbalanced_input() {
-    for text in ["echo \"unterminated", "$(", "`", "${", "((", "case x in", "a <<", "'", "\\", "$'", "f()", "<(x", "1>"] {
+    for text in ["echo \"unterminated", "$(", "`", "${", "((", "case x in", "a <<", "'", "\\", "$'", "f()", "<(x", "1>"]
+    {
         let _ = parse_script(text);
     }
 }

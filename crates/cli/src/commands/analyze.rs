@@ -32,7 +32,8 @@ pub(crate) struct Args {
 }
 
 /// Manifests whose text tells the framework; read when at most this large.
-const MANIFESTS: &[&str] = &["package.json", "requirements.txt", "pyproject.toml", "Pipfile", "pom.xml", "build.gradle", "build.gradle.kts"];
+const MANIFESTS: &[&str] =
+    &["package.json", "requirements.txt", "pyproject.toml", "Pipfile", "pom.xml", "build.gradle", "build.gradle.kts"];
 const MANIFEST_LIMIT: u64 = 256 * 1024;
 
 /// The project's files (relative paths, `.gitignore` respected) and its framework manifests.
@@ -61,7 +62,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     } else {
         (args.path.clone(), ProjectFiles::default())
     };
-    let file = read_dockerfile(&dockerfile_path, &ParseOptions { max_bytes: args.max_bytes })?;
+    let file = read_dockerfile(&dockerfile_path, ParseOptions { max_bytes: args.max_bytes })?;
     let analysis = analyze_project(&file, &project);
     let findings = lint(&file, &LintConfig::default());
     let path = dockerfile_path.display().to_string();
@@ -127,7 +128,7 @@ fn tty(path: &str, analysis: &Analysis, findings: &[Finding]) -> String {
     );
     for e in stack.evidence.iter().take(5) {
         let line = e.line.map_or_else(String::new, |l| format!(" (line {l})"));
-        let _ = writeln!(out, "  {:.2} {:?}: {}{line}", e.weight, e.target, e.signal);
+        let _ = writeln!(out, "  {:.2} {}: {}{line}", e.weight, e.target, e.signal);
     }
     let _ = writeln!(out, "{}     {}", "Stages".bold(), analysis.stages.len());
     for s in &analysis.stages {
@@ -139,7 +140,15 @@ fn tty(path: &str, analysis: &Analysis, findings: &[Finding]) -> String {
     }
     match &analysis.command {
         Some(c) => {
-            let _ = writeln!(out, "{}    {} ({:?} form, line {}): {}", "Command".bold(), c.keyword, c.form, c.line, c.argv.join(" "));
+            let _ = writeln!(
+                out,
+                "{}    {} ({:?} form, line {}): {}",
+                "Command".bold(),
+                c.keyword,
+                c.form,
+                c.line,
+                c.argv.join(" ")
+            );
             let _ = writeln!(
                 out,
                 "  program {}, shell wrapper {}, exec {}, chain {}, scripts {:?}, installs {:?}, migrations {:?}, background {:?}",

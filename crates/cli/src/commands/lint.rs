@@ -119,7 +119,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let results: Vec<(String, Result<Vec<Finding>>)> = files
         .par_iter()
         .map(|path| {
-            let findings = read_dockerfile(path, &options).map(|file| lint(&file, &config));
+            let findings = read_dockerfile(path, options).map(|file| lint(&file, &config));
             (display(path), findings)
         })
         .collect();
@@ -181,9 +181,18 @@ fn tty(reports: &[FileReport<'_>]) -> String {
             .iter()
             .zip(counts)
             .filter(|(_, n)| *n > 0)
-            .map(|(s, n)| format!("{n} {s}"))
+            .map(|(s, n)| {
+                let plural = if matches!(s, Severity::Error | Severity::Warning) { plural(n) } else { "" };
+                format!("{n} {s}{plural}")
+            })
             .collect();
-        let _ = writeln!(out, "Found {total} finding{} ({}) in {files} file{}.", plural(total), parts.join(", "), plural(files));
+        let _ = writeln!(
+            out,
+            "Found {total} finding{} ({}) in {files} file{}.",
+            plural(total),
+            parts.join(", "),
+            plural(files)
+        );
     }
     out
 }

@@ -14,14 +14,14 @@ use codi_core::syntax::{Dockerfile, ParseOptions, parse_bytes};
 
 /// Reads and parses a Dockerfile; `-` is standard input. Input over the limit is refused before
 /// it is read into memory.
-pub(crate) fn read_dockerfile(path: &Path, options: &ParseOptions) -> Result<Dockerfile> {
+pub(crate) fn read_dockerfile(path: &Path, options: ParseOptions) -> Result<Dockerfile> {
     if path.as_os_str() == "-" {
         let mut bytes = Vec::new();
         let limit = u64::try_from(options.max_bytes).unwrap_or(u64::MAX).saturating_add(1);
         std::io::stdin().take(limit).read_to_end(&mut bytes).context("reading standard input")?;
-        return Ok(parse_bytes(&bytes, options));
+        return Ok(parse_bytes(&bytes, &options));
     }
-    Ok(codi_core::read_dockerfile(path, options)?)
+    Ok(codi_core::read_dockerfile(path, &options)?)
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, so that readers
@@ -45,11 +45,8 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Prints to stdout, or writes atomically to `output`.
 pub(crate) fn emit(output: Option<&Path>, text: &str) -> Result<()> {
-    match output {
-        Some(path) => write_atomically(path, text.as_bytes()),
-        None => {
-            let mut stdout = anstream::stdout().lock();
-            stdout.write_all(text.as_bytes()).context("writing to stdout")
-        }
+    if let Some(path) = output {
+        return write_atomically(path, text.as_bytes());
     }
+    anstream::stdout().lock().write_all(text.as_bytes()).context("writing to stdout")
 }

@@ -29,7 +29,7 @@ pub(crate) struct Args {
 
 /// Exits with 1 when the file has diagnostics.
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
-    let file = read_dockerfile(&args.path, &ParseOptions { max_bytes: args.max_bytes })?;
+    let file = read_dockerfile(&args.path, ParseOptions { max_bytes: args.max_bytes })?;
     let text = match args.format {
         Format::Json => serde_json::to_string_pretty(&file)? + "\n",
         Format::Dockerfile => file.to_string(),

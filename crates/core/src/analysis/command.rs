@@ -41,8 +41,37 @@ pub struct CommandAnalysis {
     pub background: Vec<String>,
 }
 
-/// Init programs and wrappers whose arguments name the real program.
-const WRAPPERS: &[&str] = &["tini", "dumb-init", "gosu", "su-exec", "exec", "nohup", "env", "chroot", "s6-setuidgid"];
+/// Init programs and wrappers whose arguments name the real program, and how many positional
+/// arguments of their own (a user, a directory) come before it.
+const WRAPPERS: &[(&str, usize)] = &[
+    ("tini", 0),
+    ("dumb-init", 0),
+    ("docker-init", 0),
+    ("exec", 0),
+    ("nohup", 0),
+    ("env", 0),
+    ("gosu", 1),
+    ("su-exec", 1),
+    ("chroot", 1),
+    ("s6-setuidgid", 1),
+];
+
+/// The argument vector once init wrappers (`tini --`, `gosu app`, `env A=1`) are looked through.
+fn unwrap(argv: &[String]) -> &[String] {
+    let mut rest = argv;
+    while let Some((first, tail)) = rest.split_first() {
+        let name = first.rsplit('/').next().unwrap_or(first);
+        let Some(&(_, positional)) = WRAPPERS.iter().find(|(w, _)| *w == name) else { break };
+        let options = tail.iter().take_while(|a| a.starts_with('-') || a.contains('=')).count();
+        rest = tail.get(options..).unwrap_or_default();
+        rest = rest.get(positional..).unwrap_or_default();
+    }
+    rest
+}
+
+fn basename(word: &str) -> String {
+    word.rsplit('/').next().unwrap_or(word).to_owned()
+}
 
 /// Analyses the command of the final stage; `None` when no stage sets one.
 pub(crate) fn analyze(file: &Dockerfile, stages: &[Stage]) -> Option<CommandAnalysis> {
@@ -67,7 +96,7 @@ pub(crate) fn analyze(file: &Dockerfile, stages: &[Stage]) -> Option<CommandAnal
         argv.extend(as_argv(cmd));
     }
     let form = if decisive.is_exec() { Form::Exec } else { Form::Shell };
-    let shell_wrapper = form == Form::Exec && shell_script(&argv).is_some();
+    let shell_wrapper = form == Form::Exec && shell_script(unwrap(&argv)).is_some();
     let mut analysis = CommandAnalysis {
         keyword,
         line: file.instructions[index].line(),
@@ -82,13 +111,12 @@ pub(crate) fn analyze(file: &Dockerfile, stages: &[Stage]) -> Option<CommandAnal
         background: Vec::new(),
         argv,
     };
-    match shell_script(&analysis.argv).map(str::to_owned) {
-        Some(script) => analyze_script(&mut analysis, &script),
-        None => {
-            let words: Vec<&str> = analysis.argv.iter().map(String::as_str).collect();
-            analysis.program = main_program(&words);
-            analysis.scripts = words.iter().filter(|w| is_script_path(w)).map(|w| (*w).to_owned()).collect();
-        }
+    if let Some(script) = shell_script(unwrap(&analysis.argv)).map(str::to_owned) {
+        analyze_script(&mut analysis, &script);
+    } else {
+        let words = unwrap(&analysis.argv);
+        analysis.program = words.first().map(|w| basename(w));
+        analysis.scripts = words.iter().filter(|w| is_script_path(w)).cloned().collect();
     }
     Some(analysis)
 }
@@ -105,7 +133,8 @@ fn shell_script(argv: &[String]) -> Option<&str> {
 
 fn analyze_script(analysis: &mut CommandAnalysis, text: &str) {
     let script = parse_script(text);
-    analysis.inline_chain = script.operators.iter().any(|op| matches!(op, Operator::And | Operator::Or | Operator::Sequence));
+    analysis.inline_chain =
+        script.operators.iter().any(|op| matches!(op, Operator::And | Operator::Or | Operator::Sequence));
     analysis.uses_exec = script.named("exec").next().is_some();
     if script.operators.contains(&Operator::Background) {
         analysis.background.push("a command ends in `&`".into());
@@ -121,33 +150,16 @@ fn analyze_script(analysis: &mut CommandAnalysis, text: &str) {
         if matches!(cmd.basename(), "nohup" | "disown") || (cmd.name == "service" && cmd.has_arg("start")) {
             analysis.background.push(line.clone());
         }
-        if is_script_path(&cmd.name) || (is_posix_shell(&cmd.name) && cmd.args.first().is_some_and(|a| is_script_path(a))) {
+        if is_script_path(&cmd.name)
+            || (is_posix_shell(&cmd.name) && cmd.args.first().is_some_and(|a| is_script_path(a)))
+        {
             analysis.scripts.push(if is_script_path(&cmd.name) { cmd.name.clone() } else { cmd.args[0].clone() });
         }
     }
-    let exec = script.named("exec").last().map(|c| c.args.iter().map(String::as_str).collect::<Vec<_>>());
-    let last = script.commands.last().map(|c| std::iter::once(c.name.as_str()).chain(c.args.iter().map(String::as_str)).collect::<Vec<_>>());
-    analysis.program = exec.or(last).and_then(|words| main_program(&words));
-}
-
-/// The first word that is not an init wrapper or one of its options.
-fn main_program(words: &[&str]) -> Option<String> {
-    let mut skipping = false;
-    for word in words {
-        let name = word.rsplit('/').next().unwrap_or(word);
-        if WRAPPERS.contains(&name) {
-            skipping = true;
-            continue;
-        }
-        if skipping && (word.starts_with('-') || word.contains('=')) {
-            continue;
-        }
-        if name.is_empty() {
-            continue;
-        }
-        return Some(name.to_owned());
-    }
-    None
+    let last = script.named("exec").last().or(script.commands.last());
+    let words: Vec<String> =
+        last.map(|c| std::iter::once(c.name.clone()).chain(c.args.iter().cloned()).collect()).unwrap_or_default();
+    analysis.program = unwrap(&words).first().map(|w| basename(w));
 }
 
 fn describe(cmd: &Command) -> String {
@@ -167,8 +179,7 @@ pub fn is_package_install(cmd: &Command) -> bool {
         "apk" => sub(&["add"]),
         "npm" | "pnpm" => sub(&["install", "i", "ci", "add"]),
         "yarn" => sub(&["install", "add"]) || cmd.args.is_empty(),
-        "gem" | "composer" | "poetry" => sub(&["install"]),
-        "bundle" | "bundler" => sub(&["install"]),
+        "gem" | "composer" | "poetry" | "bundle" | "bundler" => sub(&["install"]),
         "go" => sub(&["get", "install"]),
         "uv" => sub(&["sync", "add"]) || cmd.args.windows(2).any(|w| w[0] == "pip" && w[1] == "install"),
         n if n.starts_with("pip") => sub(&["install"]),
@@ -185,7 +196,8 @@ pub fn is_migration(cmd: &Command) -> bool {
         || (name == "manage.py" || name == "./manage.py") && cmd.has_arg("migrate")
         || name == "alembic" && cmd.has_arg("upgrade")
         || name == "flask" && cmd.has_arg("db") && cmd.has_arg("upgrade")
-        || matches!(name, "rails" | "rake" | "bundle") && cmd.args.iter().any(|a| a.starts_with("db:migrate") || a == "db:prepare")
+        || matches!(name, "rails" | "rake" | "bundle")
+            && cmd.args.iter().any(|a| a.starts_with("db:migrate") || a == "db:prepare")
         || args.contains("prisma migrate deploy")
         || args.contains("sequelize") && args.contains("db:migrate")
         || name == "knex" && cmd.args.iter().any(|a| a.starts_with("migrate"))

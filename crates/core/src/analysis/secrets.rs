@@ -82,8 +82,28 @@ static PATTERNS: LazyLock<Vec<(SecretKind, Regex)>> = LazyLock::new(|| {
 /// Substrings at least one of which every secret contains: a cheap test that spares the regexes
 /// (and their shared caches) on almost all text.
 const HINTS: &[&str] = &[
-    "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
-    "github_pat_", "glpat-", "xox", "AIza", "_live_", "npm_", "PRIVATE KEY", "eyJ", "@",
+    "AKIA",
+    "ASIA",
+    "AGPA",
+    "AIDA",
+    "AROA",
+    "ANPA",
+    "ANVA",
+    "AIPA",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xox",
+    "AIza",
+    "_live_",
+    "npm_",
+    "PRIVATE KEY",
+    "eyJ",
+    "@",
 ];
 
 /// Every secret in `text`, ordered by position.

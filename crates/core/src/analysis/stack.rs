@@ -8,8 +8,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::stages::{Base, Stage};
 use super::run_script;
+use super::stages::{Base, Stage};
 use crate::shell::{Command, parse_script};
 use crate::syntax::{Arguments, Dockerfile, InstructionKind};
 
@@ -90,6 +90,16 @@ pub enum Target {
     Stack(Stack),
     Framework(Framework),
     PackageManager(PackageManager),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Stack(s) => write!(f, "stack {s}"),
+            Self::Framework(x) => write!(f, "framework {x}"),
+            Self::PackageManager(m) => write!(f, "package manager {m}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -185,7 +195,14 @@ pub(crate) fn detect(file: &Dockerfile, stages: &[Stage], project: &ProjectFiles
                 });
                 let from_stage = instruction.flag_value("from").is_some();
                 if docroot && from_stage && final_base_serves_static(stages) {
-                    c.stack(Stack::Static, Source::CopiedFile, "build output copied into the web server's document root", line, 0.9);
+                    c.stack(
+                        Stack::Static,
+                        Source::CopiedFile,
+                        "build output copied into the web server's document root",
+                        line,
+                        // What ships is a web server and files: this outweighs the stage that built them.
+                        0.98,
+                    );
                 }
             }
             InstructionKind::Cmd(args) | InstructionKind::Entrypoint(args) => {
@@ -232,17 +249,34 @@ fn base_image_evidence(c: &mut Collector, stage: &Stage, is_final: bool) {
     let stack = match family {
         "node" | "bun" => Some(Stack::Node),
         "python" | "pypy" => Some(Stack::Python),
-        "openjdk" | "eclipse-temurin" | "amazoncorretto" | "ibm-semeru-runtimes" | "sapmachine" | "jdk" | "jre"
-        | "openjdk-17" | "openjdk-21" | "openjdk-17-runtime" | "openjdk-21-runtime" => Some(Stack::Java),
-        "maven" | "gradle" => Some(Stack::Java),
+        "openjdk"
+        | "eclipse-temurin"
+        | "amazoncorretto"
+        | "ibm-semeru-runtimes"
+        | "sapmachine"
+        | "jdk"
+        | "jre"
+        | "openjdk-17"
+        | "openjdk-21"
+        | "openjdk-17-runtime"
+        | "openjdk-21-runtime"
+        | "maven"
+        | "gradle" => Some(Stack::Java),
         "golang" => Some(Stack::Go),
         "rust" => Some(Stack::Rust),
         "ruby" | "jruby" => Some(Stack::Ruby),
         "php" | "composer" => Some(Stack::Php),
         "nginx" | "httpd" | "caddy" | "nginx-unprivileged" => Some(Stack::Static),
         _ if path.contains("dotnet") => Some(Stack::Dotnet),
-        _ if path.starts_with("distroless/java") || family.starts_with("java") => Some(Stack::Java),
-        _ if path.starts_with("distroless/nodejs") || family.starts_with("nodejs") => Some(Stack::Node),
+        // Dev-container images: `javascript-node`, `typescript-node`.
+        _ if path.starts_with("distroless/nodejs") || family.starts_with("nodejs") || family.ends_with("-node") => {
+            Some(Stack::Node)
+        }
+        _ if path.starts_with("distroless/java")
+            || (family.starts_with("java") && !family.starts_with("javascript")) =>
+        {
+            Some(Stack::Java)
+        }
         _ if path.starts_with("distroless/python") => Some(Stack::Python),
         _ if path.contains("quarkus") => {
             c.framework(Framework::Quarkus, Source::BaseImage, &signal, line, 0.6);
@@ -260,7 +294,9 @@ fn base_image_evidence(c: &mut Collector, stage: &Stage, is_final: bool) {
         "maven" => c.manager(PackageManager::Maven, Source::BaseImage, &signal, line, 0.5),
         "gradle" => c.manager(PackageManager::Gradle, Source::BaseImage, &signal, line, 0.5),
         "composer" => c.manager(PackageManager::Composer, Source::BaseImage, &signal, line, 0.5),
-        _ if family == "python" && tag.contains("uv") => c.manager(PackageManager::Uv, Source::BaseImage, &signal, line, 0.4),
+        _ if family == "python" && tag.contains("uv") => {
+            c.manager(PackageManager::Uv, Source::BaseImage, &signal, line, 0.4);
+        }
         _ => {}
     }
 }
@@ -330,7 +366,9 @@ fn command_evidence(c: &mut Collector, cmd: &Command, source: Source, line: Opti
                 c.stack(Stack::Dotnet, source, signal, line, w);
             }
         }
-        "nginx" | "httpd" | "caddy" if source == Source::Entrypoint => c.stack(Stack::Static, source, signal, line, 0.3),
+        "nginx" | "httpd" | "caddy" if source == Source::Entrypoint => {
+            c.stack(Stack::Static, source, signal, line, 0.3);
+        }
         _ => {}
     }
     // Framework packages installed by name.
@@ -345,7 +383,8 @@ fn command_evidence(c: &mut Collector, cmd: &Command, source: Source, line: Opti
             }
         }
     }
-    if matches!(name, "npm" | "yarn" | "pnpm" | "npx") && cmd.args.iter().any(|a| a == "next" || a.starts_with("next@")) {
+    if matches!(name, "npm" | "yarn" | "pnpm" | "npx") && cmd.args.iter().any(|a| a == "next" || a.starts_with("next@"))
+    {
         c.framework(Framework::NextJs, source, signal, line, 0.6);
     }
 }
@@ -362,7 +401,9 @@ fn file_evidence(c: &mut Collector, path: &str, source: Source, line: Option<u32
         "next.config.js" | "next.config.mjs" | "next.config.ts" | ".next" => {
             c.framework(Framework::NextJs, source, signal, line, 0.7);
         }
-        n if n.starts_with("requirements") && n.ends_with(".txt") => c.manager(PackageManager::Pip, source, signal, line, w),
+        n if n.starts_with("requirements") && n.ends_with(".txt") => {
+            c.manager(PackageManager::Pip, source, signal, line, w);
+        }
         "pyproject.toml" | "setup.py" | "setup.cfg" => c.stack(Stack::Python, source, signal, line, w),
         "poetry.lock" => c.manager(PackageManager::Poetry, source, signal, line, w + 0.1),
         "uv.lock" => c.manager(PackageManager::Uv, source, signal, line, w + 0.1),
@@ -396,10 +437,16 @@ fn env_evidence(c: &mut Collector, key: &str, line: Option<u32>) {
         "ASPNETCORE_URLS" | "ASPNETCORE_ENVIRONMENT" | "DOTNET_RUNNING_IN_CONTAINER" => {
             c.stack(Stack::Dotnet, Source::Env, &signal, line, 0.3);
         }
-        "GOPATH" | "CGO_ENABLED" | "GOOS" | "GOARCH" | "GOFLAGS" => c.stack(Stack::Go, Source::Env, &signal, line, 0.25),
+        "GOPATH" | "CGO_ENABLED" | "GOOS" | "GOARCH" | "GOFLAGS" => {
+            c.stack(Stack::Go, Source::Env, &signal, line, 0.25);
+        }
         "CARGO_HOME" | "RUSTUP_HOME" => c.stack(Stack::Rust, Source::Env, &signal, line, 0.25),
-        "RAILS_ENV" | "RACK_ENV" | "BUNDLE_PATH" | "BUNDLE_WITHOUT" => c.stack(Stack::Ruby, Source::Env, &signal, line, 0.3),
-        "COMPOSER_ALLOW_SUPERUSER" | "COMPOSER_HOME" | "PHP_INI_DIR" => c.stack(Stack::Php, Source::Env, &signal, line, 0.3),
+        "RAILS_ENV" | "RACK_ENV" | "BUNDLE_PATH" | "BUNDLE_WITHOUT" => {
+            c.stack(Stack::Ruby, Source::Env, &signal, line, 0.3);
+        }
+        "COMPOSER_ALLOW_SUPERUSER" | "COMPOSER_HOME" | "PHP_INI_DIR" => {
+            c.stack(Stack::Php, Source::Env, &signal, line, 0.3);
+        }
         _ => {}
     }
 }
@@ -410,17 +457,16 @@ fn manifest_evidence(c: &mut Collector, path: &str, text: &str) {
     let has = |needle: &str| text.contains(needle);
     let src = Source::ProjectFile;
     match name {
-        "package.json" => {
-            if has("\"next\"") {
-                c.framework(Framework::NextJs, src, "package.json depends on next", None, 0.8);
-            }
+        "package.json" if has("\"next\"") => {
+            c.framework(Framework::NextJs, src, "package.json depends on next", None, 0.8);
         }
         n if n.starts_with("requirements") || n == "pyproject.toml" || n == "Pipfile" => {
             let lower = text.to_ascii_lowercase();
             let dependency = |pkg: &str| {
                 lower.lines().any(|l| {
                     let l = l.trim().trim_start_matches(['"', '\'']);
-                    l.starts_with(pkg) && l[pkg.len()..].starts_with(|ch: char| !ch.is_ascii_alphanumeric() && ch != '-' && ch != '_')
+                    l.starts_with(pkg)
+                        && l[pkg.len()..].starts_with(|ch: char| !ch.is_ascii_alphanumeric() && ch != '-' && ch != '_')
                 })
             };
             if dependency("fastapi") {
@@ -452,7 +498,8 @@ fn decide(mut evidence: Vec<Evidence>) -> StackDetection {
         *miss *= 1.0 - e.weight.clamp(0.0, 1.0);
     }
     let score = |t: &Target| 1.0 - scores.get(t).copied().unwrap_or(1.0);
-    let mut stacks: Vec<(Stack, f32)> = Stack::ALL.iter().map(|&s| (s, score(&Target::Stack(s)))).filter(|(_, s)| *s > 0.0).collect();
+    let mut stacks: Vec<(Stack, f32)> =
+        Stack::ALL.iter().map(|&s| (s, score(&Target::Stack(s)))).filter(|(_, s)| *s > 0.0).collect();
     stacks.sort_by(|a, b| b.1.total_cmp(&a.1));
     let (stack, confidence) = match stacks.as_slice() {
         [] => (None, 0.0),

@@ -114,11 +114,11 @@ pub fn stages(file: &Dockerfile) -> Vec<Stage> {
             };
             if let Base::Stage { index: parent } = base {
                 let p = &stages[parent];
-                stage.env = p.env.clone();
-                stage.user = p.user.clone();
-                stage.workdir = p.workdir.clone();
+                stage.env.clone_from(&p.env);
+                stage.user.clone_from(&p.user);
+                stage.workdir.clone_from(&p.workdir);
                 (stage.cmd, stage.entrypoint) = (p.cmd, p.entrypoint);
-                stage.exposed = p.exposed.clone();
+                stage.exposed.clone_from(&p.exposed);
                 stage.healthcheck = p.healthcheck;
             }
             vars = stage.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -186,7 +186,9 @@ pub fn stages(file: &Dockerfile) -> Vec<Stage> {
                 stage.entrypoint = Some(index);
             }
             InstructionKind::Expose(ports) => stage.exposed.extend(ports.iter().map(|p| p.expand(escape, &vars))),
-            InstructionKind::Healthcheck(check) => stage.healthcheck = matches!(check, crate::syntax::Healthcheck::Cmd(_)),
+            InstructionKind::Healthcheck(check) => {
+                stage.healthcheck = matches!(check, crate::syntax::Healthcheck::Cmd(_));
+            }
             _ => {}
         }
     }

@@ -29,7 +29,11 @@ pub fn read_labels(path: &Path) -> Result<Vec<LabeledFile>> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| Error::Json { path: path.to_owned(), line: i + 1, message: e.to_string() })
+            serde_json::from_str(line).map_err(|e| Error::Json {
+                path: path.to_owned(),
+                line: i + 1,
+                message: e.to_string(),
+            })
         })
         .collect()
 }
@@ -124,9 +128,15 @@ pub fn compare(labels: &[LabeledFile], mut lint: impl FnMut(&str) -> Vec<Finding
             }
         }
         for ((code, line), missing) in balance.into_iter().filter(|(_, n)| *n > 0) {
-            agreement.by_code.entry(code.to_owned()).or_default().false_negatives += missing as usize;
+            agreement.by_code.entry(code.to_owned()).or_default().false_negatives +=
+                usize::try_from(missing).unwrap_or(0);
             for _ in 0..missing {
-                agreement.disagreements.push(Disagreement { file: labeled.file.clone(), code: code.to_owned(), line, only_codi: false });
+                agreement.disagreements.push(Disagreement {
+                    file: labeled.file.clone(),
+                    code: code.to_owned(),
+                    line,
+                    only_codi: false,
+                });
             }
         }
     }

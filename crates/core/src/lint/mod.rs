@@ -11,8 +11,8 @@ pub(crate) mod rules;
 
 pub use context::{Context, Item};
 pub use finding::Finding;
-pub use rule::{Category, Rule, RuleMeta, Severity};
 pub(crate) use rule::declare_rule;
+pub use rule::{Category, Rule, RuleMeta, Severity};
 
 use crate::syntax::Dockerfile;
 

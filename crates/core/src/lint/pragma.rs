@@ -78,9 +78,15 @@ mod tests {
 
     #[test]
     fn pragma_syntax() {
-        assert_eq!(parse("hadolint ignore=DL3008, DL3015"), Some((Tool::Hadolint, false, vec!["DL3008".into(), "DL3015".into()])));
+        assert_eq!(
+            parse("hadolint ignore=DL3008, DL3015"),
+            Some((Tool::Hadolint, false, vec!["DL3008".into(), "DL3015".into()]))
+        );
         assert_eq!(parse("hadolint global ignore=DL3059 # why"), Some((Tool::Hadolint, true, vec!["DL3059".into()])));
-        assert_eq!(parse("codi ignore=CD001,apt-get-pin-versions"), Some((Tool::Codi, false, vec!["CD001".into(), "apt-get-pin-versions".into()])));
+        assert_eq!(
+            parse("codi ignore=CD001,apt-get-pin-versions"),
+            Some((Tool::Codi, false, vec!["CD001".into(), "apt-get-pin-versions".into()]))
+        );
         assert_eq!(parse("hadolint ignore=DL3008 because"), None);
         assert_eq!(parse("hadolintignore=DL3008"), None);
         assert_eq!(parse("just a comment"), None);

@@ -64,7 +64,7 @@ pub enum Category {
 }
 
 /// Everything about a rule except its check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuleMeta {
     /// `DL3008` for rules that mirror hadolint, `CD…` for codi's own.
     pub code: &'static str,
@@ -76,8 +76,8 @@ pub struct RuleMeta {
     pub category: Category,
     /// The message of a finding.
     pub message: &'static str,
-    /// Markdown in three parts: what it does, why it matters, an example fix.
-    pub doc: &'static str,
+    /// The rule type's doc comment as captured (each line keeps the space after `///`).
+    pub(crate) doc_comment: &'static str,
     /// Off-by-default rules run only when enabled by code or name.
     pub default_enabled: bool,
 }
@@ -85,6 +85,16 @@ pub struct RuleMeta {
 impl RuleMeta {
     pub fn hadolint_code(&self) -> Option<&'static str> {
         self.hadolint.then_some(self.code)
+    }
+
+    /// Markdown in three parts (what it does, why it matters, an example fix): the rule type's
+    /// doc comment.
+    pub fn doc(&self) -> String {
+        self.doc_comment.lines().map(|l| l.strip_prefix(' ').unwrap_or(l)).fold(String::new(), |mut doc, line| {
+            doc.push_str(line);
+            doc.push('\n');
+            doc
+        })
     }
 
     /// True for the rule's code or name.
@@ -138,7 +148,7 @@ macro_rules! declare_rule {
                 severity: $crate::lint::Severity::$severity,
                 category: $crate::lint::Category::$category,
                 message: $message,
-                doc: concat!($($doc, "\n"),+),
+                doc_comment: concat!($($doc, "\n"),+),
                 default_enabled: true $(&& $enabled)?,
             };
         }

@@ -185,10 +185,10 @@ impl<'a> Lexer<'a> {
             match c {
                 b'\\' => {
                     self.pos += 1;
-                    if let Some(next) = self.next_char() {
-                        if next != '\n' {
-                            word.value.push(next);
-                        }
+                    if let Some(next) = self.next_char()
+                        && next != '\n'
+                    {
+                        word.value.push(next);
                     }
                 }
                 b'\'' => {

@@ -136,7 +136,8 @@ impl Command {
 }
 
 /// Reserved words that may precede a command without being one.
-const KEYWORDS: &[&str] = &["if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "time", "esac"];
+const KEYWORDS: &[&str] =
+    &["if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "time", "esac"];
 
 /// Parses a shell script. Never fails: unbalanced quotes and brackets end at the end of input.
 pub fn parse_script(text: &str) -> Script {

@@ -31,6 +31,27 @@ impl Dockerfile {
     pub fn syntax(&self) -> Option<&str> {
         self.directives.iter().find(|d| d.name == "syntax").map(|d| d.value.as_str())
     }
+
+    /// The tree as JSON without positions and diagnostics: what must survive printing and
+    /// parsing again.
+    pub fn shape(&self) -> serde_json::Value {
+        fn strip(value: &mut serde_json::Value) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    map.remove("span");
+                    map.values_mut().for_each(strip);
+                }
+                serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            map.remove("diagnostics");
+        }
+        strip(&mut value);
+        value
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -132,7 +153,10 @@ pub enum InstructionKind {
     Onbuild(Box<Instruction>),
     Maintainer(Word),
     /// An unknown keyword, or arguments BuildKit cannot make sense of (see the diagnostics).
-    Invalid { keyword: String, text: String },
+    Invalid {
+        keyword: String,
+        text: String,
+    },
 }
 
 impl InstructionKind {

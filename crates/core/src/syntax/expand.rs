@@ -13,7 +13,7 @@ pub trait Lookup {
     fn get(&self, name: &str) -> Option<String>;
 }
 
-impl Lookup for HashMap<String, String> {
+impl<S: std::hash::BuildHasher> Lookup for HashMap<String, String, S> {
     fn get(&self, name: &str) -> Option<String> {
         HashMap::get(self, name).cloned()
     }
@@ -201,22 +201,19 @@ impl WordReader<'_> {
             ":+" if non_empty => word.value,
             "+" if set => word.value,
             ":+" | "+" => String::new(),
-            ":?" | "?" => value,
             "#" => value.strip_prefix(word.value.as_str()).map_or(value.clone(), str::to_owned),
             "%" => value.strip_suffix(word.value.as_str()).map_or(value.clone(), str::to_owned),
+            // `:?`/`?` (an error when unset, for BuildKit) and anything unknown: the value.
             _ => value,
         };
         out.value.push_str(&result);
     }
 
     fn resolve(&self, name: &str, out: &mut Expanded) -> String {
-        match self.lookup.and_then(|l| l.get(name)) {
-            Some(v) => v,
-            None => {
-                out.missing.push(name.to_owned());
-                String::new()
-            }
-        }
+        self.lookup.and_then(|l| l.get(name)).unwrap_or_else(|| {
+            out.missing.push(name.to_owned());
+            String::new()
+        })
     }
 
     fn push_verbatim(&self, start: usize, out: &mut Expanded) {

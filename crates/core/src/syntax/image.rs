@@ -41,12 +41,7 @@ impl ImageRef {
             validate_registry(registry)?;
         }
         validate_path(path)?;
-        Ok(Self {
-            registry: registry.map(str::to_owned),
-            path: path.to_owned(),
-            tag: tag.map(str::to_owned),
-            digest,
-        })
+        Ok(Self { registry: registry.map(str::to_owned), path: path.to_owned(), tag: tag.map(str::to_owned), digest })
     }
 
     /// The last path component: `python` for `docker.io/library/python:3.12`.
@@ -149,9 +144,7 @@ fn is_path_component(c: &str) -> bool {
 fn validate_tag(tag: &str) -> Result<(), String> {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut chars = tag.chars();
-    let ok = tag.len() <= 128
-        && chars.next().is_some_and(word)
-        && chars.all(|c| word(c) || c == '.' || c == '-');
+    let ok = tag.len() <= 128 && chars.next().is_some_and(word) && chars.all(|c| word(c) || c == '.' || c == '-');
     if ok { Ok(()) } else { Err(format!("invalid tag {tag:?}")) }
 }
 

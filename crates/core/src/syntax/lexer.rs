@@ -143,7 +143,11 @@ impl<'a, F: Fn(&str) -> Vec<HeredocMarker>> Lexer<'a, F> {
         }
         let span = Span::new(line.start, line.end());
         if self.directives.iter().any(|d| d.name == name) {
-            self.diagnose(DiagnosticKind::InvalidDirective, format!("only one {name} parser directive can be used"), span);
+            self.diagnose(
+                DiagnosticKind::InvalidDirective,
+                format!("only one {name} parser directive can be used"),
+                span,
+            );
         } else if name == "escape" {
             match value {
                 "\\" => self.escape = '\\',

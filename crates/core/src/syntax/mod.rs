@@ -77,23 +77,20 @@ pub fn parse(src: &str) -> Dockerfile {
 /// binary or not UTF-8.
 pub fn parse_bytes(bytes: &[u8], options: &ParseOptions) -> Dockerfile {
     if bytes.len() > options.max_bytes {
-        let reason = format!(
-            "input is {} bytes, over the {} byte limit for a Dockerfile",
-            bytes.len(),
-            options.max_bytes
-        );
-        return refused(reason, Position { line: 1, column: 1, offset: 0 });
+        let reason =
+            format!("input is {} bytes, over the {} byte limit for a Dockerfile", bytes.len(), options.max_bytes);
+        return refused(&reason, Position { line: 1, column: 1, offset: 0 });
     }
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
-        return refused("binary input: NUL byte".into(), position_of(bytes, at));
+        return refused("binary input: NUL byte", position_of(bytes, at));
     }
     match std::str::from_utf8(bytes) {
         Ok(text) => parse(text),
-        Err(e) => refused("input is not valid UTF-8".into(), position_of(bytes, e.valid_up_to())),
+        Err(e) => refused("input is not valid UTF-8", position_of(bytes, e.valid_up_to())),
     }
 }
 
-fn refused(reason: String, at: Position) -> Dockerfile {
+fn refused(reason: &str, at: Position) -> Dockerfile {
     Dockerfile {
         directives: Vec::new(),
         escape: '\\',
@@ -111,7 +108,7 @@ fn refused(reason: String, at: Position) -> Dockerfile {
 fn position_of(bytes: &[u8], at: usize) -> Position {
     let before = &bytes[..at];
     let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line = before.split(|&b| b == b'\n').count();
     let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
     Position { line: position::to_u32(line), column: position::to_u32(column), offset: position::to_u32(at) }
 }
@@ -138,14 +135,15 @@ fn check_base_images(dockerfile: &mut Dockerfile) {
             InstructionKind::From(from) => {
                 seen_from = true;
                 let expanded = expand::expand(&from.image.raw, escape, &global_args);
-                if expanded.missing.is_empty() && !stages.contains(&expanded.value.to_ascii_lowercase()) {
-                    if let Err(reason) = ImageRef::parse(&expanded.value) {
-                        dockerfile.diagnostics.push(Diagnostic {
-                            kind: DiagnosticKind::InvalidImageReference,
-                            message: format!("invalid image reference {:?}: {reason}", expanded.value),
-                            span: from.image.span,
-                        });
-                    }
+                if expanded.missing.is_empty()
+                    && !stages.contains(&expanded.value.to_ascii_lowercase())
+                    && let Err(reason) = ImageRef::parse(&expanded.value)
+                {
+                    dockerfile.diagnostics.push(Diagnostic {
+                        kind: DiagnosticKind::InvalidImageReference,
+                        message: format!("invalid image reference {:?}: {reason}", expanded.value),
+                        span: from.image.span,
+                    });
                 }
                 if let Some(alias) = &from.alias {
                     stages.push(alias.raw.to_ascii_lowercase());

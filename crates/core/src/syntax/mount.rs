@@ -20,13 +20,13 @@ impl Mount {
         let mut mount = Self { kind: "bind".into(), target: None, source: None, from: None, id: None };
         for field in value.split(',') {
             let (key, val) = field.split_once('=').unwrap_or((field, ""));
-            let val = Some(val.trim_matches(['"', '\'']).to_owned());
+            let val = val.trim_matches(['"', '\'']).to_owned();
             match key.trim().to_ascii_lowercase().as_str() {
-                "type" => mount.kind = val.unwrap_or_default(),
-                "target" | "dst" | "destination" => mount.target = val,
-                "source" | "src" => mount.source = val,
-                "from" => mount.from = val,
-                "id" => mount.id = val,
+                "type" => mount.kind = val,
+                "target" | "dst" | "destination" => mount.target = Some(val),
+                "source" | "src" => mount.source = Some(val),
+                "from" => mount.from = Some(val),
+                "id" => mount.id = Some(val),
                 _ => {}
             }
         }
@@ -48,6 +48,9 @@ mod tests {
         assert!(m.is_cache());
         assert_eq!((m.target.as_deref(), m.id.as_deref()), (Some("/root/.cache/pip"), Some("pip")));
         let m = Mount::parse("source=go.sum,dst=/src/go.sum");
-        assert_eq!((m.kind.as_str(), m.source.as_deref(), m.target.as_deref()), ("bind", Some("go.sum"), Some("/src/go.sum")));
+        assert_eq!(
+            (m.kind.as_str(), m.source.as_deref(), m.target.as_deref()),
+            ("bind", Some("go.sum"), Some("/src/go.sum"))
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Logical lines to instructions, following BuildKit's per-instruction argument rules.
 
 use super::ast::{
-    ArgDecl, Arguments, Diagnostic, DiagnosticKind, Flag, FromArgs, Healthcheck, Heredoc, Instruction,
-    InstructionKind, KeyValue, KeyValues, Word, WordList,
+    ArgDecl, Arguments, Diagnostic, DiagnosticKind, Flag, FromArgs, Healthcheck, Heredoc, Instruction, InstructionKind,
+    KeyValue, KeyValues, Word, WordList,
 };
 use super::expand;
 use super::lexer::{HeredocMarker, LogicalLine};
@@ -56,19 +56,19 @@ pub(crate) fn heredoc_markers(text: &str) -> Vec<HeredocMarker> {
         return Vec::new();
     }
     // Like BuildKit, a line whose quotes do not close opens no heredoc.
-    let (words, unclosed) = split_quoted_checked(&text[args_at..], 0, '\\');
+    let (quoted_words, unclosed) = split_quoted_checked(&text[args_at..], 0, '\\');
     if unclosed {
         return Vec::new();
     }
+    // RUN keeps its text verbatim and reads markers as BuildKit does, quote-aware. COPY and
+    // ADD keep blank-separated words: markers are read from those same words, so that printing
+    // them again cannot change which heredocs the line opens.
+    let words = if keyword == "run" { quoted_words } else { split_blanks(&text[args_at + flags_len..], 0) };
     words.iter().filter_map(|w| heredoc_marker(&w.text)).collect()
 }
 
-/// `[fd]<<[-]WORD` where WORD may be quoted (then the body is not expanded). A delimiter with
-/// blanks in it (`<<"END OF"`) is not taken as one: COPY and ADD arguments are split on blanks.
+/// `[fd]<<[-]WORD` where WORD may be quoted (then the body is not expanded).
 fn heredoc_marker(word: &str) -> Option<HeredocMarker> {
-    if word.contains(char::is_whitespace) {
-        return None;
-    }
     let rest = word.trim_start_matches(|c: char| c.is_ascii_digit());
     let rest = rest.strip_prefix("<<")?;
     let (chomp, rest) = match rest.strip_prefix('-') {
@@ -168,7 +168,9 @@ impl Ctx<'_> {
         let args = Args { ctx: self, raw_start: rest, start: args_start, end: args_end, keyword: &upper, span };
         let kind = match upper.as_str() {
             "FROM" => args.from(diags),
-            "RUN" => args.required(diags).map_or_else(|| args.invalid(), |()| InstructionKind::Run(args.maybe_json(diags))),
+            "RUN" => {
+                args.required(diags).map_or_else(|| args.invalid(), |()| InstructionKind::Run(args.maybe_json(diags)))
+            }
             "CMD" => InstructionKind::Cmd(args.maybe_json(diags)),
             "ENTRYPOINT" => InstructionKind::Entrypoint(args.maybe_json(diags)),
             "SHELL" => args.shell(diags),
@@ -177,8 +179,12 @@ impl Ctx<'_> {
             "ENV" => args.key_values(diags).map_or_else(|| args.invalid(), InstructionKind::Env),
             "LABEL" => args.key_values(diags).map_or_else(|| args.invalid(), InstructionKind::Label),
             "ARG" => args.arg(diags),
-            "EXPOSE" => args.required(diags).map_or_else(|| args.invalid(), |()| InstructionKind::Expose(args.blanks())),
-            "VOLUME" => args.required(diags).map_or_else(|| args.invalid(), |()| InstructionKind::Volume(args.list(diags))),
+            "EXPOSE" => {
+                args.required(diags).map_or_else(|| args.invalid(), |()| InstructionKind::Expose(args.blanks()))
+            }
+            "VOLUME" => {
+                args.required(diags).map_or_else(|| args.invalid(), |()| InstructionKind::Volume(args.list(diags)))
+            }
             "USER" => args.single(diags).map_or_else(|| args.invalid(), InstructionKind::User),
             "WORKDIR" => args.single(diags).map_or_else(|| args.invalid(), InstructionKind::Workdir),
             "STOPSIGNAL" => args.single(diags).map_or_else(|| args.invalid(), InstructionKind::StopSignal),
@@ -194,12 +200,11 @@ impl Ctx<'_> {
                 InstructionKind::Invalid { keyword: keyword.to_owned(), text: self.text[rest..args_end].to_owned() }
             }
         };
-        let flags = match &kind {
-            InstructionKind::Invalid { .. } => Vec::new(),
-            _ => {
-                check_flags(&upper, &flags, diags);
-                flags
-            }
+        let flags = if let InstructionKind::Invalid { .. } = kind {
+            Vec::new()
+        } else {
+            check_flags(&upper, &flags, diags);
+            flags
         };
         Some(Instruction { kind, flags, heredocs: Vec::new(), span })
     }
@@ -251,7 +256,10 @@ impl Args<'_, '_> {
     /// The instruction kept as text (flags included) because its arguments are unusable
     /// (already diagnosed).
     fn invalid(&self) -> InstructionKind {
-        InstructionKind::Invalid { keyword: self.keyword.to_owned(), text: self.ctx.text[self.raw_start..self.end].to_owned() }
+        InstructionKind::Invalid {
+            keyword: self.keyword.to_owned(),
+            text: self.ctx.text[self.raw_start..self.end].to_owned(),
+        }
     }
 
     fn required(&self, diags: &mut Vec<Diagnostic>) -> Option<()> {
@@ -370,11 +378,8 @@ impl Args<'_, '_> {
                 return None;
             }
             let key = RawWord { text: text[..key_end].to_owned(), start: self.start, end: self.start + key_end };
-            let value = RawWord {
-                text: text[value_start..].to_owned(),
-                start: self.start + value_start,
-                end: self.end,
-            };
+            let value =
+                RawWord { text: text[value_start..].to_owned(), start: self.start + value_start, end: self.end };
             return Some(KeyValues {
                 legacy: true,
                 pairs: vec![KeyValue { key: self.ctx.word(key), value: self.ctx.word(value) }],
@@ -383,7 +388,8 @@ impl Args<'_, '_> {
         let mut pairs = Vec::with_capacity(words.len());
         for word in words {
             let Some(eq) = word.text.find('=') else {
-                let message = format!("can't find = in {:?}: {} must be of the form name=value", word.text, self.keyword);
+                let message =
+                    format!("can't find = in {:?}: {} must be of the form name=value", word.text, self.keyword);
                 self.diagnose(diags, DiagnosticKind::InvalidArguments, message);
                 return None;
             };

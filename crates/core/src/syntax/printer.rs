@@ -60,7 +60,7 @@ fn write_heredocs(f: &mut Formatter<'_>, instruction: &Instruction) -> fmt::Resu
     }
     for Heredoc { name, content, .. } in &instruction.heredocs {
         // Reading drops one `\r` before each line end: a body line ending in `\r` gets another.
-        write!(f, "{}{name}\n", content.replace("\r\n", "\r\r\n"))?;
+        writeln!(f, "{}{name}", content.replace("\r\n", "\r\r\n"))?;
     }
     Ok(())
 }
@@ -117,7 +117,10 @@ fn write_args(out: &mut String, kind: &InstructionKind) -> fmt::Result {
                 write!(out, " AS {}", alias.raw)?;
             }
         }
-        InstructionKind::Run(a) | InstructionKind::Cmd(a) | InstructionKind::Entrypoint(a) | InstructionKind::Shell(a) => {
+        InstructionKind::Run(a)
+        | InstructionKind::Cmd(a)
+        | InstructionKind::Entrypoint(a)
+        | InstructionKind::Shell(a) => {
             write_arguments(out, a);
         }
         InstructionKind::Copy(list) | InstructionKind::Add(list) | InstructionKind::Volume(list) => {
@@ -143,7 +146,7 @@ fn write_args(out: &mut String, kind: &InstructionKind) -> fmt::Result {
             });
             out.push_str(&decls.collect::<Vec<_>>().join(" "));
         }
-        InstructionKind::Expose(words) => out.push_str(&join_raw(words)),
+        InstructionKind::Expose(words) => out.push_str(&join_raw(words, " ")),
         InstructionKind::User(w)
         | InstructionKind::Workdir(w)
         | InstructionKind::StopSignal(w)
@@ -171,19 +174,18 @@ fn write_list(out: &mut String, list: &WordList) {
         out.push_str(&json_array(list.words.iter().map(|w| w.raw.as_str())));
         return;
     }
-    let joined = join_raw(&list.words);
+    let joined = join_raw(&list.words, " ");
     if parse_json_array(&joined).is_none() {
         out.push_str(&joined);
     } else {
         // The words were not JSON as written, but would read as JSON joined by spaces. A
         // vertical tab separates words for BuildKit and is not JSON whitespace.
-        let words: Vec<&str> = list.words.iter().map(|w| w.raw.as_str()).collect();
-        out.push_str(&words.join("\u{b}"));
+        out.push_str(&join_raw(&list.words, "\u{b}"));
     }
 }
 
-fn join_raw(words: &[Word]) -> String {
-    words.iter().map(|w| w.raw.as_str()).collect::<Vec<_>>().join(" ")
+fn join_raw(words: &[Word], separator: &str) -> String {
+    words.iter().map(|w| w.raw.as_str()).collect::<Vec<_>>().join(separator)
 }
 
 fn json_array<'a>(items: impl Iterator<Item = &'a str>) -> String {

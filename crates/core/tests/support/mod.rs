@@ -6,10 +6,8 @@ use std::path::PathBuf;
 /// `../shared/corpus` next to the checkout (or `$CODI_CORPUS`); `None` when it is absent, so
 /// that tests using it skip cleanly.
 pub fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("CODI_CORPUS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-        PathBuf::from,
-    );
+    let dir = std::env::var_os("CODI_CORPUS")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"), PathBuf::from);
     if dir.join("dockerfiles").is_dir() {
         Some(dir)
     } else {

@@ -1,5 +1,7 @@
 //! SARIF 2.1.0 (OASIS), the format code-scanning services ingest.
 
+use std::fmt::Write as _;
+
 use serde_json::{Value, json};
 
 use super::FileReport;
@@ -23,7 +25,7 @@ fn uri(path: &str) -> String {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out
@@ -41,12 +43,13 @@ pub fn to_sarif(reports: &[FileReport<'_>]) -> Value {
             if let Some(code) = meta.hadolint_code() {
                 properties["hadolint_code"] = json!(code);
             }
+            let doc = meta.doc();
             json!({
                 "id": meta.code,
                 "name": meta.name,
                 "shortDescription": { "text": meta.message },
-                "fullDescription": { "text": meta.doc.lines().find(|l| !l.trim().is_empty() && !l.starts_with('#')).unwrap_or(meta.message).trim() },
-                "help": { "text": meta.doc, "markdown": meta.doc },
+                "fullDescription": { "text": doc.lines().find(|l| !l.trim().is_empty() && !l.starts_with('#')).unwrap_or(meta.message) },
+                "help": { "text": doc, "markdown": doc },
                 "defaultConfiguration": { "level": level(meta.severity), "enabled": meta.default_enabled },
                 "properties": properties,
             })
@@ -57,7 +60,8 @@ pub fn to_sarif(reports: &[FileReport<'_>]) -> Value {
         .flat_map(|report| {
             report.findings.iter().map(move |f| {
                 let start = f.span.start;
-                let end = if f.span.end.line > start.line || f.span.end.column >= start.column { f.span.end } else { start };
+                let end =
+                    if f.span.end.line > start.line || f.span.end.column >= start.column { f.span.end } else { start };
                 json!({
                     "ruleId": f.code,
                     "ruleIndex": rules.iter().position(|r| r.meta().code == f.code),

@@ -84,10 +84,12 @@ impl Check for AptListsNotRemoved {
         report_shipped(items, sink, |item| {
             let Some(script) = &item.script else { return false };
             let updates = script.commands.iter().any(|c| c.is("apt-get", "update") || c.is("apt", "update"));
-            let cleans = script.commands.iter().any(|c| c.name == "rm" && c.has_any_arg(&["-rf", "/var/lib/apt/lists/*"]));
+            let cleans =
+                script.commands.iter().any(|c| c.name == "rm" && c.has_any_arg(&["-rf", "/var/lib/apt/lists/*"]));
             let caches = cache_targets(item);
             let cached = caches.iter().any(|t| t.starts_with("/var/lib/apt/lists"))
-                || (caches.iter().any(|t| t.starts_with("/var/lib/apt")) && caches.iter().any(|t| t.starts_with("/var/cache/apt")));
+                || (caches.iter().any(|t| t.starts_with("/var/lib/apt"))
+                    && caches.iter().any(|t| t.starts_with("/var/cache/apt")));
             updates && !cleans && !cached
         });
     }

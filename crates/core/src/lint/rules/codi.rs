@@ -11,14 +11,40 @@ use crate::syntax::{Instruction, InstructionKind, Word};
 
 /// Dependency manifests and lockfiles, by file name.
 fn is_manifest(path: &str) -> bool {
-    let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or(path);
     const NAMES: &[&str] = &[
-        "package.json", "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", ".yarnrc.yml", "pnpm-lock.yaml",
-        "pnpm-workspace.yaml", "pyproject.toml", "poetry.lock", "uv.lock", "Pipfile", "Pipfile.lock", "setup.py",
-        "setup.cfg", "Gemfile", "Gemfile.lock", "composer.json", "composer.lock", "go.mod", "go.sum", "Cargo.toml",
-        "Cargo.lock", "pom.xml", "build.gradle", "build.gradle.kts", "settings.gradle", "settings.gradle.kts",
-        "gradle.properties", "packages.config", "Directory.Packages.props", "nuget.config",
+        "package.json",
+        "package-lock.json",
+        "npm-shrinkwrap.json",
+        "yarn.lock",
+        ".yarnrc.yml",
+        "pnpm-lock.yaml",
+        "pnpm-workspace.yaml",
+        "pyproject.toml",
+        "poetry.lock",
+        "uv.lock",
+        "Pipfile",
+        "Pipfile.lock",
+        "setup.py",
+        "setup.cfg",
+        "Gemfile",
+        "Gemfile.lock",
+        "composer.json",
+        "composer.lock",
+        "go.mod",
+        "go.sum",
+        "Cargo.toml",
+        "Cargo.lock",
+        "pom.xml",
+        "build.gradle",
+        "build.gradle.kts",
+        "settings.gradle",
+        "settings.gradle.kts",
+        "gradle.properties",
+        "packages.config",
+        "Directory.Packages.props",
+        "nuget.config",
     ];
+    let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or(path);
     NAMES.contains(&name)
         || (name.starts_with("requirements") && name.ends_with(".txt"))
         || (name.starts_with("package") && name.ends_with(".json"))
@@ -252,9 +278,10 @@ impl Check for SecretValue {
 /// A name for a credential itself (not for where it is kept, or for a user name).
 fn names_secret(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    let secret = ["password", "passwd", "secret", "token", "api_key", "apikey", "private_key", "access_key", "credential"]
-        .iter()
-        .any(|s| lower.contains(s));
+    let secret =
+        ["password", "passwd", "secret", "token", "api_key", "apikey", "private_key", "access_key", "credential"]
+            .iter()
+            .any(|s| lower.contains(s));
     let metadata = ["_file", "_path", "_dir", "_url", "_host", "_port", "_length", "_ttl", "_expiry", "_name", "_id"]
         .iter()
         .any(|s| lower.ends_with(s));
@@ -297,14 +324,15 @@ fn is_download(cmd: &Command) -> bool {
 fn pipes_download_to_shell(script: &Script) -> bool {
     let piped = script.pipelines().any(|pipeline| {
         let download = pipeline.iter().position(|c| is_download(c));
-        let shell = pipeline.iter().rposition(|c| {
-            is_posix_shell(&c.name) || (c.name == "sudo" && c.args.iter().any(|a| is_posix_shell(a)))
-        });
+        let shell = pipeline
+            .iter()
+            .rposition(|c| is_posix_shell(&c.name) || (c.name == "sudo" && c.args.iter().any(|a| is_posix_shell(a))));
         matches!((download, shell), (Some(d), Some(s)) if d < s)
     });
-    let substituted = script.commands.iter().any(|c| {
-        is_posix_shell(&c.name) && c.args.iter().any(|a| a.contains("$(curl") || a.contains("$(wget"))
-    });
+    let substituted = script
+        .commands
+        .iter()
+        .any(|c| is_posix_shell(&c.name) && c.args.iter().any(|a| a.contains("$(curl") || a.contains("$(wget")));
     piped || substituted
 }
 
@@ -417,12 +445,10 @@ fn is_toolchain_image(base: &Base) -> bool {
 fn builds(cmd: &Command) -> bool {
     let sub = |s: &[&str]| cmd.has_any_arg(s);
     match cmd.basename() {
-        "go" => sub(&["build"]),
-        "cargo" => sub(&["build"]),
+        "go" | "cargo" | "npm" | "pnpm" | "yarn" => sub(&["build"]),
         "mvn" | "mvnw" => sub(&["package", "install", "verify"]),
         "gradle" | "gradlew" => sub(&["build", "assemble", "bootJar", "installDist", "shadowJar"]),
         "dotnet" => sub(&["publish", "build"]),
-        "npm" | "pnpm" | "yarn" => sub(&["build"]),
         "tsc" | "next" | "vite" | "webpack" => true,
         _ => false,
     }
@@ -469,7 +495,11 @@ impl Check for SingleStageToolchain {
         let [stage] = analysis.stages.as_slice() else { return };
         let compiles = items.iter().any(|i| i.script.as_ref().is_some_and(|s| s.commands.iter().any(builds)));
         let node_bundle = items.iter().any(|i| {
-            i.script.as_ref().is_some_and(|s| s.commands.iter().any(|c| matches!(c.basename(), "npm" | "pnpm" | "yarn" | "next" | "tsc" | "vite") && builds(c)))
+            i.script.as_ref().is_some_and(|s| {
+                s.commands
+                    .iter()
+                    .any(|c| matches!(c.basename(), "npm" | "pnpm" | "yarn" | "next" | "tsc" | "vite") && builds(c))
+            })
         });
         if compiles && (is_toolchain_image(&stage.base) || node_bundle) {
             sink.report(line_span(cx, stage.line));
@@ -510,7 +540,9 @@ impl Check for ShellOperatorInInstruction {
         let is_operator = |w: &str| OPERATORS.contains(&w) || (w.len() > 1 && w.ends_with(';') && !w.ends_with("\\;"));
         for item in items {
             let words: Vec<&str> = match &item.instruction.kind {
-                InstructionKind::Copy(list) | InstructionKind::Add(list) | InstructionKind::Volume(list) if !list.json => {
+                InstructionKind::Copy(list) | InstructionKind::Add(list) | InstructionKind::Volume(list)
+                    if !list.json =>
+                {
                     list.words.iter().map(|w| w.raw.as_str()).collect()
                 }
                 InstructionKind::Expose(words) => words.iter().map(|w| w.raw.as_str()).collect(),
@@ -645,7 +677,8 @@ fn world_writable(mode: &str) -> bool {
     }
     mode.split(',').any(|clause| {
         let (who, perms) = clause.split_once(['+', '=']).unwrap_or(("", ""));
-        (who.contains('o') || who.contains('a') || who.is_empty() && clause.starts_with(['+', '='])) && perms.contains('w')
+        (who.contains('o') || who.contains('a') || who.is_empty() && clause.starts_with(['+', '=']))
+            && perms.contains('w')
     })
 }
 
@@ -680,7 +713,10 @@ impl Check for WorldWritable {
 
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         for item in items {
-            let by_chmod = item.script.as_ref().is_some_and(|s| s.named("chmod").any(|c| c.operands().next().is_some_and(world_writable)));
+            let by_chmod = item
+                .script
+                .as_ref()
+                .is_some_and(|s| s.named("chmod").any(|c| c.operands().next().is_some_and(world_writable)));
             let by_flag = item.instruction.flag_value("chmod").is_some_and(world_writable);
             if by_chmod || by_flag {
                 sink.report(item.span);

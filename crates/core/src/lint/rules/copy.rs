@@ -326,7 +326,13 @@ impl Check for CopyThenExtract {
                     let target = list.destination().map(|d| basename(&d.raw));
                     match target {
                         Some(t) if is_archive(t) => archives.push((t, item, false)),
-                        _ => archives.extend(list.sources().iter().map(|s| basename(&s.raw)).filter(|s| is_archive(s)).map(|s| (s, item, false))),
+                        _ => archives.extend(
+                            list.sources()
+                                .iter()
+                                .map(|s| basename(&s.raw))
+                                .filter(|s| is_archive(s))
+                                .map(|s| (s, item, false)),
+                        ),
                     }
                 }
                 _ => {}
@@ -350,8 +356,11 @@ fn basename(path: &str) -> &str {
 
 /// `tar -x…`, `tar --extract`, `unzip` and the other decompressors hadolint knows.
 fn extracts(cmd: &crate::shell::Command) -> bool {
-    const DECOMPRESSORS: &[&str] = &["unzip", "gunzip", "bunzip2", "unlzma", "unxz", "zgz", "uncompress", "zcat", "gzcat"];
+    const DECOMPRESSORS: &[&str] =
+        &["unzip", "gunzip", "bunzip2", "unlzma", "unxz", "zgz", "uncompress", "zcat", "gzcat"];
     let tar_extract = cmd.name == "tar"
-        && cmd.args.iter().any(|a| a == "--extract" || a == "--get" || (a.starts_with('-') && !a.starts_with("--") && a.contains('x')));
+        && cmd.args.iter().any(|a| {
+            a == "--extract" || a == "--get" || (a.starts_with('-') && !a.starts_with("--") && a.contains('x'))
+        });
     tar_extract || DECOMPRESSORS.contains(&cmd.name.as_str())
 }

@@ -321,7 +321,8 @@ declare_rule! {
 impl Check for ReservedStageName {
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         for (item, from) in froms(items) {
-            if from.alias.as_ref().is_some_and(|a| matches!(a.raw.to_ascii_lowercase().as_str(), "scratch" | "context")) {
+            if from.alias.as_ref().is_some_and(|a| matches!(a.raw.to_ascii_lowercase().as_str(), "scratch" | "context"))
+            {
                 sink.report(item.span);
             }
         }

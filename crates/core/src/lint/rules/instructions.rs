@@ -213,8 +213,8 @@ declare_rule! {
 impl Check for ShellFormCommand {
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         for item in items {
-            if let InstructionKind::Cmd(Arguments::Shell { text, .. }) | InstructionKind::Entrypoint(Arguments::Shell { text, .. }) =
-                &item.instruction.kind
+            if let InstructionKind::Cmd(Arguments::Shell { text, .. })
+            | InstructionKind::Entrypoint(Arguments::Shell { text, .. }) = &item.instruction.kind
                 && !text.is_empty()
             {
                 sink.report(item.span);
@@ -251,7 +251,10 @@ impl Check for InvalidOnbuild {
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         for item in items {
             if let InstructionKind::Onbuild(trigger) = &item.instruction.kind
-                && matches!(trigger.kind, InstructionKind::Onbuild(_) | InstructionKind::From(_) | InstructionKind::Maintainer(_))
+                && matches!(
+                    trigger.kind,
+                    InstructionKind::Onbuild(_) | InstructionKind::From(_) | InstructionKind::Maintainer(_)
+                )
             {
                 sink.report(item.span);
             }
@@ -407,15 +410,54 @@ impl Check for MissingHealthcheck {
 }
 
 const KNOWN_SENSITIVE_NAMES: &[&str] = &[
-    "ACCESS_TOKEN", "APPLICATION_KEY", "APP_SECRET", "AUTH_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-    "BITTREX_API_KEY", "BITTREX_API_SECRET", "CF_PASSWORD", "CF_USERNAME", "CIRCLE_TOKEN", "CI_DEPLOY_PASSWORD",
-    "CI_DEPLOY_USER", "DOCKERHUB_PASSWORD", "DOCKER_EMAIL", "DOCKER_PASSWORD", "DOCKER_USERNAME",
-    "FACEBOOK_ACCESS_TOKEN", "FACEBOOK_APP_ID", "FACEBOOK_APP_SECRET", "FIREBASE_API_TOKEN", "FIREBASE_TOKEN",
-    "FOSSA_API_KEY", "GH_ENTERPRISE_TOKEN", "GH_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "GITHUB_TOKEN", "HEROKU_API_KEY",
-    "HEROKU_API_USER", "NPM_AUTH_TOKEN", "NPM_TOKEN", "OKTA_AUTHN_GROUPID", "OKTA_CLIENT_ORGURL", "OKTA_CLIENT_TOKEN",
-    "OKTA_OAUTH2_CLIENTID", "OKTA_OAUTH2_CLIENTSECRET", "OPENAI_API_KEY", "OS_PASSWORD", "OS_USERNAME",
-    "POSTGRES_PASSWORD", "SLACK_TOKEN", "STRIPE_API_KEY", "STRIPE_DEVICE_NAME", "TRAVIS_OS_NAME",
-    "TRAVIS_SECURE_ENV_VARS", "TRAVIS_SUDO", "VAULT_CLIENT_KEY", "VAULT_TOKEN",
+    "ACCESS_TOKEN",
+    "APPLICATION_KEY",
+    "APP_SECRET",
+    "AUTH_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "BITTREX_API_KEY",
+    "BITTREX_API_SECRET",
+    "CF_PASSWORD",
+    "CF_USERNAME",
+    "CIRCLE_TOKEN",
+    "CI_DEPLOY_PASSWORD",
+    "CI_DEPLOY_USER",
+    "DOCKERHUB_PASSWORD",
+    "DOCKER_EMAIL",
+    "DOCKER_PASSWORD",
+    "DOCKER_USERNAME",
+    "FACEBOOK_ACCESS_TOKEN",
+    "FACEBOOK_APP_ID",
+    "FACEBOOK_APP_SECRET",
+    "FIREBASE_API_TOKEN",
+    "FIREBASE_TOKEN",
+    "FOSSA_API_KEY",
+    "GH_ENTERPRISE_TOKEN",
+    "GH_TOKEN",
+    "GITHUB_ENTERPRISE_TOKEN",
+    "GITHUB_TOKEN",
+    "HEROKU_API_KEY",
+    "HEROKU_API_USER",
+    "NPM_AUTH_TOKEN",
+    "NPM_TOKEN",
+    "OKTA_AUTHN_GROUPID",
+    "OKTA_CLIENT_ORGURL",
+    "OKTA_CLIENT_TOKEN",
+    "OKTA_OAUTH2_CLIENTID",
+    "OKTA_OAUTH2_CLIENTSECRET",
+    "OPENAI_API_KEY",
+    "OS_PASSWORD",
+    "OS_USERNAME",
+    "POSTGRES_PASSWORD",
+    "SLACK_TOKEN",
+    "STRIPE_API_KEY",
+    "STRIPE_DEVICE_NAME",
+    "TRAVIS_OS_NAME",
+    "TRAVIS_SECURE_ENV_VARS",
+    "TRAVIS_SUDO",
+    "VAULT_CLIENT_KEY",
+    "VAULT_TOKEN",
 ];
 
 const SUSPICIOUS_SUBSTRINGS: &[&str] = &["api_key", "client_key", "password", "private", "secret", "token", "username"];
@@ -423,7 +465,8 @@ const SUSPICIOUS_SUBSTRINGS: &[&str] = &["api_key", "client_key", "password", "p
 /// A variable name that suggests it holds a credential.
 fn is_sensitive_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    KNOWN_SENSITIVE_NAMES.contains(&name.to_ascii_uppercase().as_str()) || SUSPICIOUS_SUBSTRINGS.iter().any(|s| lower.contains(s))
+    KNOWN_SENSITIVE_NAMES.contains(&name.to_ascii_uppercase().as_str())
+        || SUSPICIOUS_SUBSTRINGS.iter().any(|s| lower.contains(s))
 }
 
 declare_rule! {

@@ -9,7 +9,8 @@ use crate::syntax::InstructionKind;
 
 /// `pip install …`, `pip3 install …`, `python -m pip install …` (hadolint's `isPipInstall`).
 fn is_pip_install(cmd: &Command) -> bool {
-    let contiguous = |needle: &[&str]| cmd.args.windows(needle.len()).any(|w| w.iter().zip(needle).all(|(a, b)| a == b));
+    let contiguous =
+        |needle: &[&str]| cmd.args.windows(needle.len()).any(|w| w.iter().zip(needle).all(|(a, b)| a == b));
     (cmd.name.starts_with("pip") && contiguous(&["install"]))
         || (cmd.name.starts_with("python") && contiguous(&["-m", "pip", "install"]))
 }
@@ -17,20 +18,61 @@ fn is_pip_install(cmd: &Command) -> bool {
 /// pipx and pipenv manage their own environments and caches.
 fn is_pip_wrapper(cmd: &Command) -> bool {
     ["pipx", "pipenv"].iter().any(|w| {
-        cmd.name.contains(w) || (cmd.name.starts_with("python") && cmd.args.windows(2).any(|a| a[0] == "-m" && a[1] == *w))
+        cmd.name.contains(w)
+            || (cmd.name.starts_with("python") && cmd.args.windows(2).any(|a| a[0] == "-m" && a[1] == *w))
     })
 }
 
 const PIP_VALUE_FLAGS: &[&str] = &[
-    "abi", "b", "build", "e", "editable", "extra-index-url", "f", "find-links", "i", "index-url", "implementation",
-    "no-binary", "only-binary", "platform", "prefix", "progress-bar", "proxy", "python-version", "root", "src", "t",
-    "target", "trusted-host", "upgrade-strategy",
+    "abi",
+    "b",
+    "build",
+    "e",
+    "editable",
+    "extra-index-url",
+    "f",
+    "find-links",
+    "i",
+    "index-url",
+    "implementation",
+    "no-binary",
+    "only-binary",
+    "platform",
+    "prefix",
+    "progress-bar",
+    "proxy",
+    "python-version",
+    "root",
+    "src",
+    "t",
+    "target",
+    "trusted-host",
+    "upgrade-strategy",
 ];
 
 const VCS_SCHEMES: &[&str] = &[
-    "git+file", "git+https", "git+ssh", "git+http", "git+git", "git", "hg+file", "hg+http", "hg+https", "hg+ssh",
-    "hg+static-http", "svn", "svn+svn", "svn+http", "svn+https", "svn+ssh", "bzr+http", "bzr+https", "bzr+ssh",
-    "bzr+sftp", "bzr+ftp", "bzr+lp",
+    "git+file",
+    "git+https",
+    "git+ssh",
+    "git+http",
+    "git+git",
+    "git",
+    "hg+file",
+    "hg+http",
+    "hg+https",
+    "hg+ssh",
+    "hg+static-http",
+    "svn",
+    "svn+svn",
+    "svn+http",
+    "svn+https",
+    "svn+ssh",
+    "bzr+http",
+    "bzr+https",
+    "bzr+ssh",
+    "bzr+sftp",
+    "bzr+ftp",
+    "bzr+lp",
 ];
 
 fn pip_requirement_pinned(package: &str) -> bool {
@@ -131,7 +173,9 @@ impl Check for PipNoCacheDir {
                     no_cache.insert(stage.clone(), inherited);
                 }
                 InstructionKind::Env(env) => {
-                    let set = env.pairs.iter().any(|p| p.key.raw == "PIP_NO_CACHE_DIR" && TRUTHY.contains(&p.value.value(cx.escape()).as_str()));
+                    let set = env.pairs.iter().any(|p| {
+                        p.key.raw == "PIP_NO_CACHE_DIR" && TRUTHY.contains(&p.value.value(cx.escape()).as_str())
+                    });
                     if set {
                         no_cache.insert(stage.clone(), true);
                     }
@@ -139,7 +183,11 @@ impl Check for PipNoCacheDir {
                 InstructionKind::Run(arguments) => {
                     let Some(script) = &item.script else { continue };
                     let stage_set = no_cache.get(&stage).copied().unwrap_or(false);
-                    let inline_set = arguments.joined().split("PIP_NO_CACHE_DIR=").skip(1).any(|v| TRUTHY.iter().any(|t| v.starts_with(t)));
+                    let inline_set = arguments
+                        .joined()
+                        .split("PIP_NO_CACHE_DIR=")
+                        .skip(1)
+                        .any(|v| TRUTHY.iter().any(|t| v.starts_with(t)));
                     let cached = cache_targets(item).iter().any(|t| t.ends_with(".cache/pip"));
                     let forgot = script
                         .commands
@@ -199,7 +247,9 @@ fn npm_package_pinned(package: &str) -> bool {
     if ["git://", "git+ssh://", "git+http://", "git+https://"].iter().any(|p| package.starts_with(p)) {
         return package.contains('#');
     }
-    if [".tar", ".tar.gz", ".tgz"].iter().any(|s| package.ends_with(s)) || ["/", "./", "../", "~/"].iter().any(|p| package.starts_with(p)) {
+    if [".tar", ".tar.gz", ".tgz"].iter().any(|s| package.ends_with(s))
+        || ["/", "./", "../", "~/"].iter().any(|p| package.starts_with(p))
+    {
         return true;
     }
     // A scoped name `@scope/name` has its own '@': look after the scope.
@@ -239,7 +289,8 @@ impl Check for YarnCacheNotCleaned {
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         report_shipped(items, sink, |item| {
             item.script.as_ref().is_some_and(|s| {
-                s.commands.iter().any(|c| c.is("yarn", "install")) && !s.named("yarn").any(|c| c.has_any_arg(&["cache", "clean"]))
+                s.commands.iter().any(|c| c.is("yarn", "install"))
+                    && !s.named("yarn").any(|c| c.has_any_arg(&["cache", "clean"]))
             })
         });
     }

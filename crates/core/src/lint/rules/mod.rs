@@ -145,8 +145,9 @@ pub(crate) fn strip_quotes(s: &str) -> &str {
 }
 
 /// File suffixes hadolint treats as archives.
-const ARCHIVE_EXTENSIONS: &[&str] =
-    &[".tar", ".Z", ".bz2", ".gz", ".lz", ".lzma", ".tZ", ".tb2", ".tbz", ".tbz2", ".tgz", ".tlz", ".tpz", ".txz", ".xz"];
+const ARCHIVE_EXTENSIONS: &[&str] = &[
+    ".tar", ".Z", ".bz2", ".gz", ".lz", ".lzma", ".tZ", ".tb2", ".tbz", ".tbz2", ".tgz", ".tlz", ".tpz", ".txz", ".xz",
+];
 
 pub(crate) fn is_archive(path: &str) -> bool {
     let path = strip_quotes(path);
@@ -162,7 +163,7 @@ pub(crate) fn is_url(path: &str) -> bool {
 pub(crate) fn cache_targets(item: &Item<'_>) -> Vec<String> {
     item.instruction
         .mounts()
-        .filter(|m| m.is_cache())
+        .filter(crate::syntax::Mount::is_cache)
         .filter_map(|m| m.target)
         .map(|t| t.trim_end_matches('/').to_owned())
         .collect()

@@ -23,7 +23,8 @@ fn installed<'s>(script: &'s Script, programs: &'s [&str]) -> impl Iterator<Item
 fn install_not_cleaned(script: &Script, program: &str, cache_dir: &str) -> bool {
     let Some(install) = script.position(|c| c.name == program && c.has_arg("install")) else { return false };
     let clean = script.position(|c| {
-        (c.name == program && c.has_any_arg(&["clean", "all"])) || (c.name == "rm" && c.has_any_arg(&["-rf", cache_dir]))
+        (c.name == program && c.has_any_arg(&["clean", "all"]))
+            || (c.name == "rm" && c.has_any_arg(&["-rf", cache_dir]))
     });
     clean.is_none_or(|clean| clean < install)
 }
@@ -56,7 +57,9 @@ impl Check for YumNoYes {
     const TRIGGERS: bool = true;
 
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
-        check_runs(items, sink, |s| s.commands.iter().any(|c| is_install(c, &["yum"]) && !c.has_any_flag(&["y", "assumeyes"])));
+        check_runs(items, sink, |s| {
+            s.commands.iter().any(|c| is_install(c, &["yum"]) && !c.has_any_flag(&["y", "assumeyes"]))
+        });
     }
 }
 
@@ -232,7 +235,8 @@ impl Check for ZypperNoClean {
 
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         check_runs(items, sink, |s| {
-            s.named("zypper").any(|c| c.has_any_arg(&["install", "in"])) && !s.named("zypper").any(|c| c.has_any_arg(&["clean", "cc"]))
+            s.named("zypper").any(|c| c.has_any_arg(&["install", "in"]))
+                && !s.named("zypper").any(|c| c.has_any_arg(&["clean", "cc"]))
         });
     }
 }
@@ -303,7 +307,9 @@ impl Check for DnfNoYes {
     const TRIGGERS: bool = true;
 
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
-        check_runs(items, sink, |s| s.commands.iter().any(|c| is_install(c, DNF) && !c.has_any_flag(&["y", "assumeyes"])));
+        check_runs(items, sink, |s| {
+            s.commands.iter().any(|c| is_install(c, DNF) && !c.has_any_flag(&["y", "assumeyes"]))
+        });
     }
 }
 

@@ -112,7 +112,7 @@ impl Check for Sudo {
 }
 
 /// The word after a `-u`-style short flag (`-u 123456`, `-ou 123456`).
-fn short_flag_value<'c>(cmd: &'c Command, flag: char) -> Option<&'c str> {
+fn short_flag_value(cmd: &Command, flag: char) -> Option<&str> {
     let at = cmd.args.iter().position(|a| a.starts_with('-') && !a.starts_with("--") && a.ends_with(flag))?;
     cmd.args.get(at + 1).map(String::as_str)
 }

@@ -1,0 +1,156 @@
+//! The `codi` binary end to end: output (snapshots), exit statuses, and the generated docs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Runs `codi` in the fixtures directory, so that paths in its output are short and stable.
+fn codi(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_codi"))
+        .args(args)
+        .current_dir(fixtures())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("codi runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 stdout")
+}
+
+#[test]
+fn lint_tty_report_and_exit_status() {
+    let out = codi(&["lint", "node-app/Dockerfile"]);
+    assert_eq!(out.status.code(), Some(1), "warnings fail at the default threshold (info)");
+    insta::assert_snapshot!(stdout(&out));
+    assert_eq!(codi(&["lint", "--no-fail", "node-app/Dockerfile"]).status.code(), Some(0));
+    assert_eq!(codi(&["lint", "-t", "error", "node-app/Dockerfile"]).status.code(), Some(0));
+    assert_eq!(codi(&["lint", "clean/Dockerfile"]).status.code(), Some(0));
+}
+
+#[test]
+fn lint_json_is_hadolint_shaped() {
+    let out = codi(&[
+        "lint",
+        "--format",
+        "json",
+        "--ignore",
+        "CD006",
+        "--ignore",
+        "install-after-source-copy",
+        "node-app/Dockerfile",
+    ]);
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON array");
+    assert!(!records.iter().any(|r| r["code"] == "CD006" || r["code"] == "CD001"), "--ignore by code and by name");
+    insta::assert_json_snapshot!(records);
+}
+
+#[test]
+fn lint_sarif_names_its_rules() {
+    let out = codi(&["lint", "--format", "sarif", "node-app/Dockerfile"]);
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).expect("SARIF JSON");
+    assert_eq!(sarif["version"], "2.1.0");
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    assert!(
+        results
+            .iter()
+            .all(|r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "node-app/Dockerfile")
+    );
+}
+
+#[test]
+fn lint_walks_directories_and_reads_stdin() {
+    let out = codi(&["lint", "--format", "json", "--no-fail", "."]);
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    let files: std::collections::BTreeSet<&str> = records.iter().filter_map(|r| r["file"].as_str()).collect();
+    assert_eq!(files.into_iter().collect::<Vec<_>>(), ["node-app/Dockerfile"], "clean/Dockerfile has no findings");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_codi"))
+        .args(["lint", "--format", "json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), b"FROM ubuntu\n").expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(stdout(&out).contains("DL3006"));
+}
+
+#[test]
+fn bad_invocations_exit_2_with_a_reason() {
+    let out = codi(&["lint", "--ignore", "DL9999", "clean/Dockerfile"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown rule \"DL9999\""));
+    let out = codi(&["lint", "missing/Dockerfile"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing/Dockerfile: no such file"));
+    let out = codi(&["lint", "--max-bytes", "10", "clean/Dockerfile"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("over the 10 byte limit"));
+}
+
+#[test]
+fn lint_writes_its_report_atomically() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = dir.path().join("reports/lint.json");
+    let out =
+        codi(&["lint", "--no-fail", "--format", "json", "-o", report.to_str().expect("path"), "node-app/Dockerfile"]);
+    assert_eq!(out.status.code(), Some(0));
+    let written: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("JSON");
+    assert!(!written.is_empty());
+    let leftovers: Vec<_> = std::fs::read_dir(report.parent().expect("dir"))
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary files left behind");
+}
+
+#[test]
+fn rules_json_lists_every_rule_with_its_doc() {
+    let out = codi(&["rules", "--format", "json"]);
+    let rules: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(rules.len(), codi_core::lint::all_rules().len());
+    for rule in &rules {
+        for field in ["code", "hadolint_code", "severity", "doc"] {
+            assert!(rule.get(field).is_some(), "{rule}: {field}");
+        }
+        let hadolint = rule["code"].as_str().is_some_and(|c| c.starts_with("DL"));
+        assert_eq!(rule["hadolint_code"].is_null(), !hadolint);
+    }
+    insta::assert_snapshot!(stdout(&codi(&["rules", "DL3008"])));
+}
+
+#[test]
+fn docs_rules_md_is_up_to_date() {
+    let generated = stdout(&codi(&["rules", "--format", "markdown"]));
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules.md");
+    let committed = std::fs::read_to_string(&docs).unwrap_or_default();
+    assert!(committed == generated, "docs/rules.md is stale: run `make docs`");
+}
+
+#[test]
+fn parse_prints_the_canonical_form() {
+    let out = codi(&["parse", "--format", "dockerfile", "clean/Dockerfile"]);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(stdout(&out));
+    let json: serde_json::Value =
+        serde_json::from_slice(&codi(&["parse", "clean/Dockerfile"]).stdout).expect("tree JSON");
+    assert_eq!(json["instructions"][0]["kind"]["keyword"], "FROM");
+    assert_eq!(json["instructions"][0]["span"]["start"]["line"], 2);
+}
+
+#[test]
+fn analyze_a_project_directory() {
+    let out = codi(&["analyze", "--format", "json", "node-app"]);
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["stack"]["stack"], "node");
+    assert_eq!(report["stack"]["framework"], "nextjs", "from package.json");
+    assert_eq!(report["stack"]["package_manager"], "npm");
+    assert_eq!(report["command"]["form"], "shell");
+    insta::assert_snapshot!(stdout(&codi(&["analyze", "node-app"])));
+}
