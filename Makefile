@@ -19,12 +19,12 @@ build: ## Debug build of the workspace
 release: ## Optimized `codi` binary
 	cargo build --release -p codi
 
-run: release ## The main job on the embedded default: lint and analyze the bundled sample projects
-	@mkdir -p $(OUT)
-	$(CODI) lint --no-fail $(SAMPLES)
+run: release ## The main job on the embedded default: lint, analyze and rewrite the bundled sample projects
+	@mkdir -p $(OUT)/analysis
 	$(CODI) lint --no-fail --format sarif --output $(OUT)/lint.sarif $(SAMPLES)
-	@for project in $(SAMPLES)/*/; do $(CODI) analyze --format json "$$project" > "$(OUT)/$$(basename $$project).analysis.json" || exit 1; done
-	@echo "reports in $(OUT)/: lint.sarif and one analysis per sample project"
+	@for project in $(SAMPLES)/*/; do $(CODI) analyze --format json "$$project" > "$(OUT)/analysis/$$(basename $$project).json" || exit 1; done
+	$(CODI) rewrite --out $(OUT)/rewrite $(SAMPLES)/*/
+	@echo "reports in $(OUT)/: lint.sarif, analysis/<project>.json, rewrite/<project>/report.md"
 
 test: ## All tests (the hadolint and BuildKit oracle tests need `.ci/run`'s Python tools)
 	cargo test --workspace

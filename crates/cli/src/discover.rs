@@ -1,7 +1,7 @@
 //! Finding Dockerfiles: the paths given on the command line, and under directories every file
 //! whose name says it is one (`.gitignore` is respected).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
@@ -60,15 +60,6 @@ pub(crate) fn dockerfiles(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     found.sort();
     found.dedup();
     Ok(found)
-}
-
-/// The Dockerfile of a project directory (its top-level `Dockerfile` or `Containerfile`).
-pub(crate) fn project_dockerfile(dir: &Path) -> Result<PathBuf> {
-    ["Dockerfile", "Containerfile"]
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|p| p.is_file())
-        .with_context(|| format!("{}: no Dockerfile or Containerfile in this directory", dir.display()))
 }
 
 #[cfg(test)]

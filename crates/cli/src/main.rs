@@ -33,6 +33,8 @@ enum Command {
     Parse(commands::parse::Args),
     /// Analyze a Dockerfile or project: stages, stack, command, findings.
     Analyze(commands::analyze::Args),
+    /// Rules-first candidates for a project: rendered, checked, estimated, ranked and diffed.
+    Rewrite(commands::rewrite::Args),
     /// Benchmarks and agreement measurements that print figures.
     #[command(subcommand)]
     Bench(commands::bench::Bench),
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Rules(args) => commands::rules::run(&args),
         Command::Parse(args) => commands::parse::run(&args),
         Command::Analyze(args) => commands::analyze::run(&args),
+        Command::Rewrite(args) => commands::rewrite::run(&args),
         Command::Bench(bench) => commands::bench::run(&bench),
     };
     match result {

@@ -7,14 +7,18 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// Runs `codi` in the fixtures directory, so that paths in its output are short and stable.
-fn codi(args: &[&str]) -> Output {
+/// Runs `codi` in `dir`, so that paths in its output are short and stable.
+fn codi_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_codi"))
         .args(args)
-        .current_dir(fixtures())
+        .current_dir(dir)
         .env("NO_COLOR", "1")
         .output()
         .expect("codi runs")
+}
+
+fn codi(args: &[&str]) -> Output {
+    codi_in(&fixtures(), args)
 }
 
 fn stdout(output: &Output) -> String {
@@ -153,4 +157,96 @@ fn analyze_a_project_directory() {
     assert_eq!(report["stack"]["package_manager"], "npm");
     assert_eq!(report["command"]["form"], "shell");
     insta::assert_snapshot!(stdout(&codi(&["analyze", "node-app"])));
+}
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/samples")
+}
+
+fn codi_on_samples(args: &[&str]) -> Output {
+    codi_in(&samples(), args)
+}
+
+fn sample_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(samples())
+        .expect("data/samples")
+        .map(|e| e.expect("entry"))
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn analyze_every_sample_project() {
+    let mut report = String::new();
+    for name in sample_names() {
+        let out = codi_on_samples(&["analyze", &name]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        report.push_str(&stdout(&out));
+        report.push('\n');
+    }
+    insta::assert_snapshot!(report);
+}
+
+#[test]
+fn rewrite_every_sample_project() {
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let out_arg = out_dir.path().display().to_string();
+    let mut args = vec!["rewrite", "--catalog", "../../patterns/rules.yml", "--out", &out_arg];
+    let names = sample_names();
+    args.extend(names.iter().map(String::as_str));
+    let out = codi_on_samples(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = stdout(&out).replace(&out_arg, "[out]");
+    insta::assert_snapshot!("rewrite_summary", summary);
+    for name in &names {
+        let dir = out_dir.path().join(name);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("rewrite.json")).expect("rewrite.json"))
+                .expect("JSON");
+        assert!(dir.join("report.md").is_file());
+        for (rank, candidate) in report["candidates"].as_array().expect("candidates").iter().enumerate() {
+            let stem = format!("{}-{}", rank + 1, candidate["rule_id"].as_str().expect("rule id"));
+            let written =
+                std::fs::read_to_string(dir.join("candidates").join(format!("{stem}.Dockerfile"))).expect("candidate");
+            assert_eq!(written, candidate["dockerfile"].as_str().expect("text"));
+            assert!(dir.join("candidates").join(format!("{stem}.diff")).is_file());
+        }
+    }
+    let report = std::fs::read_to_string(out_dir.path().join("node-express-npm/report.md")).expect("report");
+    insta::assert_snapshot!("rewrite_report_node_express_npm", report);
+}
+
+#[test]
+fn rewrite_real_builds_says_when_there_is_no_docker_and_falls_back_to_estimates() {
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let empty_path = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_codi"))
+        .args(["rewrite", "--real-builds", "--catalog", "../../patterns/rules.yml", "--format", "json", "--out"])
+        .arg(out_dir.path())
+        .arg("go-http-cmd")
+        .current_dir(samples())
+        .env("PATH", empty_path.path())
+        .output()
+        .expect("codi runs");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no Docker engine reachable"));
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(results[0]["original"]["source"], "estimate");
+    assert_eq!(results[0]["candidates"][0]["estimate"]["source"], "estimate");
+}
+
+#[test]
+fn rewrite_with_a_broken_catalog_lists_every_problem_and_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let catalog = dir.path().join("rules.yml");
+    std::fs::write(&catalog, "schema_version: 1\nrules:\n  - id: x\n    stack: cobol\nllm_assist: {}\n")
+        .expect("write");
+    std::fs::create_dir(dir.path().join("templates")).expect("mkdir");
+    let out = codi_on_samples(&["rewrite", "--catalog", &catalog.display().to_string(), "go-http-cmd"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "[dir]");
+    insta::assert_snapshot!("rewrite_broken_catalog", stderr);
 }

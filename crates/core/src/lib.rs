@@ -8,12 +8,20 @@
 //!   evidence, CMD/ENTRYPOINT analysis, secret patterns.
 //! - [`lint`]: hadolint's DL rules (same codes and messages) and codi's own smells, each a
 //!   small documented type; inline pragmas; JSON, SARIF 2.1.0 and terminal output.
+//! - [`catalog`], [`project`], [`rewrite`]: the rules-first candidates. `patterns/rules.yml` is
+//!   validated, its templates rendered for a project, checked (parse, policy, lint) and ranked
+//!   by estimated metrics.
+//! - [`yaml`]: YAML with positions, for configuration that reports every problem.
 
 pub mod analysis;
+pub mod catalog;
 mod error;
 pub mod lint;
+pub mod project;
+pub mod rewrite;
 pub mod shell;
 pub mod syntax;
+pub mod yaml;
 
 pub use error::{Error, Result};
 

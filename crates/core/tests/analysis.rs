@@ -15,7 +15,8 @@ fn detect(text: &str) -> (Option<Stack>, Option<Framework>, Option<PackageManage
 fn stacks_frameworks_and_package_managers() {
     use Framework::*;
     use PackageManager::*;
-    let cases: &[(&str, (Option<Stack>, Option<Framework>, Option<PackageManager>))] = &[
+    type Expected = (Option<Stack>, Option<Framework>, Option<PackageManager>);
+    let cases: &[(&str, Expected)] = &[
         (
             "FROM node:20-alpine\nCOPY package.json yarn.lock ./\nRUN yarn install --frozen-lockfile\nCMD [\"node\", \"index.js\"]",
             (Some(Stack::Node), None, Some(Yarn)),

@@ -1,25 +1,18 @@
 //! `codi analyze`: stages, base image, stack with evidence, the container's command, findings.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::ValueEnum;
 use codi_core::analysis::{Analysis, Base, ProjectFiles, analyze_project};
 use codi_core::lint::{Category, Finding, LintConfig, find_rule, lint};
+use codi_core::project::Project;
 use codi_core::syntax::ParseOptions;
 use owo_colors::OwoColorize;
 use serde_json::json;
 
-use super::{emit, read_dockerfile};
-use crate::discover::project_dockerfile;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Format {
-    Tty,
-    Json,
-}
+use super::{Format, emit, read_dockerfile};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -31,39 +24,16 @@ pub(crate) struct Args {
     max_bytes: usize,
 }
 
-/// Manifests whose text tells the framework; read when at most this large.
-const MANIFESTS: &[&str] =
-    &["package.json", "requirements.txt", "pyproject.toml", "Pipfile", "pom.xml", "build.gradle", "build.gradle.kts"];
-const MANIFEST_LIMIT: u64 = 256 * 1024;
-
-/// The project's files (relative paths, `.gitignore` respected) and its framework manifests.
-fn project_files(dir: &Path) -> Result<ProjectFiles> {
-    let mut project = ProjectFiles::default();
-    for entry in ignore::WalkBuilder::new(dir).max_depth(Some(4)).build() {
-        let entry = entry?;
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
-        let relative = entry.path().strip_prefix(dir).unwrap_or(entry.path()).to_string_lossy().replace('\\', "/");
-        let name = entry.file_name().to_string_lossy();
-        let small = entry.metadata().is_ok_and(|m| m.len() <= MANIFEST_LIMIT);
-        if MANIFESTS.contains(&name.as_ref()) && small {
-            project.manifests.insert(relative.clone(), std::fs::read_to_string(entry.path())?);
-        }
-        project.paths.push(relative);
-    }
-    project.paths.sort();
-    Ok(project)
-}
-
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
-    let (dockerfile_path, project) = if args.path.is_dir() {
-        (project_dockerfile(&args.path)?, project_files(&args.path)?)
+    let options = ParseOptions { max_bytes: args.max_bytes };
+    // A directory is a build context whose files tell the stack; a lone Dockerfile is read alone.
+    let (dockerfile_path, file, files) = if args.path.is_dir() {
+        let project = Project::load(&args.path, &options)?;
+        (project.root.join(&project.dockerfile_path), project.dockerfile, project.files)
     } else {
-        (args.path.clone(), ProjectFiles::default())
+        (args.path.clone(), read_dockerfile(&args.path, options)?, ProjectFiles::default())
     };
-    let file = read_dockerfile(&dockerfile_path, ParseOptions { max_bytes: args.max_bytes })?;
-    let analysis = analyze_project(&file, &project);
+    let analysis = analyze_project(&file, &files);
     let findings = lint(&file, &LintConfig::default());
     let path = dockerfile_path.display().to_string();
     let text = match args.format {

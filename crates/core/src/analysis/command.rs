@@ -57,7 +57,7 @@ const WRAPPERS: &[(&str, usize)] = &[
 ];
 
 /// The argument vector once init wrappers (`tini --`, `gosu app`, `env A=1`) are looked through.
-fn unwrap(argv: &[String]) -> &[String] {
+pub(crate) fn unwrap(argv: &[String]) -> &[String] {
     let mut rest = argv;
     while let Some((first, tail)) = rest.split_first() {
         let name = first.rsplit('/').next().unwrap_or(first);
@@ -96,7 +96,8 @@ pub(crate) fn analyze(file: &Dockerfile, stages: &[Stage]) -> Option<CommandAnal
         argv.extend(as_argv(cmd));
     }
     let form = if decisive.is_exec() { Form::Exec } else { Form::Shell };
-    let shell_wrapper = form == Form::Exec && shell_script(unwrap(&argv)).is_some();
+    let script = script_of(&argv);
+    let shell_wrapper = form == Form::Exec && script.is_some();
     let mut analysis = CommandAnalysis {
         keyword,
         line: file.instructions[index].line(),
@@ -111,7 +112,7 @@ pub(crate) fn analyze(file: &Dockerfile, stages: &[Stage]) -> Option<CommandAnal
         background: Vec::new(),
         argv,
     };
-    if let Some(script) = shell_script(unwrap(&analysis.argv)).map(str::to_owned) {
+    if let Some(script) = script {
         analyze_script(&mut analysis, &script);
     } else {
         let words = unwrap(&analysis.argv);
@@ -119,6 +120,22 @@ pub(crate) fn analyze(file: &Dockerfile, stages: &[Stage]) -> Option<CommandAnal
         analysis.scripts = words.iter().filter(|w| is_script_path(w)).cloned().collect();
     }
     Some(analysis)
+}
+
+/// The script a command runs through a shell, behind init wrappers and nested `sh -c` calls
+/// (a shell-form `CMD sh -c "…"` runs `/bin/sh -c 'sh -c "…"'`): the innermost one.
+pub(crate) fn script_of(argv: &[String]) -> Option<String> {
+    let mut script = shell_script(unwrap(argv))?.to_owned();
+    loop {
+        let parsed = parse_script(&script);
+        let [only] = parsed.commands.as_slice() else { break };
+        let words: Vec<String> = std::iter::once(only.name.clone()).chain(only.args.iter().cloned()).collect();
+        match shell_script(unwrap(&words)) {
+            Some(inner) => inner.clone_into(&mut script),
+            None => break,
+        }
+    }
+    Some(script)
 }
 
 /// The script of `sh -c '<script>'` (also `bash -lc`, `/bin/sh -ec` …).

@@ -9,6 +9,7 @@ mod stages;
 use serde::Serialize;
 
 pub use command::{CommandAnalysis, Form, is_migration, is_package_install};
+pub(crate) use command::{script_of, unwrap as unwrap_init};
 pub use stack::{Evidence, Framework, PackageManager, ProjectFiles, Source, Stack, StackDetection, Target};
 pub use stages::{Base, Stage, stages};
 

@@ -203,6 +203,14 @@ pub(crate) fn detect(file: &Dockerfile, stages: &[Stage], project: &ProjectFiles
                         // What ships is a web server and files: this outweighs the stage that built them.
                         0.98,
                     );
+                } else if docroot && final_base_serves_static(stages) {
+                    c.stack(
+                        Stack::Static,
+                        Source::CopiedFile,
+                        "site files copied into the web server's document root",
+                        line,
+                        0.7,
+                    );
                 }
             }
             InstructionKind::Cmd(args) | InstructionKind::Entrypoint(args) => {

@@ -26,6 +26,24 @@ pub enum Base {
     Unresolved { text: String },
 }
 
+impl Base {
+    /// Images known to default to an unprivileged user (`…:nonroot` distroless tags, Chainguard,
+    /// Bitnami, `*-unprivileged`, .NET's chiseled images) or to be Windows images, whose users
+    /// work differently.
+    pub fn runs_unprivileged_by_default(&self) -> bool {
+        let Self::Image { reference } = self else { return false };
+        let tag = reference.tag.as_deref().unwrap_or_default();
+        let registry = reference.registry.as_deref().unwrap_or_default();
+        let path = reference.path.as_str();
+        tag.contains("nonroot")
+            || tag.contains("chiseled")
+            || registry == "cgr.dev"
+            || path.starts_with("bitnami/")
+            || path.ends_with("-unprivileged")
+            || ["windows", "nanoserver", "servercore"].iter().any(|w| path.contains(w) || tag.contains(w))
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Stage {
     pub index: usize,

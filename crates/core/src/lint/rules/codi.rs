@@ -95,7 +95,8 @@ declare_rule! {
     /// ## What it does
     /// Flags a `COPY . …` of the whole build context that comes before the RUN installing the
     /// dependencies, when the dependency manifest (package.json, requirements.txt, go.mod,
-    /// pom.xml, Gemfile …) was not copied on its own first.
+    /// pom.xml, Gemfile …) was not copied on its own first. An install with a BuildKit cache
+    /// mount (`RUN --mount=type=cache,…`) is not flagged: its cache survives.
     ///
     /// ## Why it matters
     /// Any change to any source file invalidates the cache of the install layer, so every build
@@ -126,9 +127,12 @@ impl Check for InstallAfterSourceCopy {
         for stage in split_stages(items) {
             let Some(copy) = stage.iter().position(copies_whole_context) else { continue };
             let manifest_first = stage[..copy].iter().any(copies_manifest);
-            let install = stage[copy + 1..]
-                .iter()
-                .find(|i| i.script.as_ref().is_some_and(|s| s.commands.iter().any(installs_dependencies)));
+            // With a cache mount, the package cache outlives the invalidated layer: nothing is
+            // downloaded or compiled again.
+            let install = stage[copy + 1..].iter().find(|i| {
+                i.script.as_ref().is_some_and(|s| s.commands.iter().any(installs_dependencies))
+                    && !i.instruction.mounts().any(|m| m.kind == "cache")
+            });
             if let (false, Some(install)) = (manifest_first, install) {
                 let message = format!("{} (the install runs at line {})", Self::META.message, install.line());
                 sink.report_with(stage[copy].span, Cow::Owned(message));
@@ -373,19 +377,6 @@ impl Check for CurlPipeShell {
     }
 }
 
-/// Images known to default to an unprivileged user (or to be Windows, where USER differs).
-fn runs_unprivileged_by_default(base: &Base) -> bool {
-    let Base::Image { reference } = base else { return false };
-    let tag = reference.tag.as_deref().unwrap_or_default();
-    let registry = reference.registry.as_deref().unwrap_or_default();
-    let path = reference.path.as_str();
-    tag.contains("nonroot")
-        || registry == "cgr.dev"
-        || path.starts_with("bitnami/")
-        || path.ends_with("-unprivileged")
-        || ["windows", "nanoserver", "servercore"].iter().any(|w| path.contains(w) || tag.contains(w))
-}
-
 declare_rule! {
     /// ## What it does
     /// Flags a final stage that never sets `USER` (directly or through the stage it builds on),
@@ -424,7 +415,7 @@ impl Check for MissingUser {
     fn check(&self, cx: &Context<'_>, _: &[Item<'_>], sink: &mut Sink<'_>) {
         let analysis = cx.analysis();
         let (Some(stage), Some(base)) = (analysis.final_stage(), &analysis.base_image) else { return };
-        if stage.user.is_none() && !runs_unprivileged_by_default(base) {
+        if stage.user.is_none() && !base.runs_unprivileged_by_default() {
             sink.report(line_span(cx, stage.line));
         }
     }

@@ -1,0 +1,222 @@
+//! Rules-first candidates. The catalog's rules are matched against a project; each that applies
+//! is rendered, and the result is kept only if it parses, passes policy and is lint-clean at
+//! warning level. Candidates are estimated and ranked against the original with the catalog's
+//! ranking weights. The model never writes Dockerfile text: it ranks these.
+
+mod estimate;
+mod facts;
+mod policy;
+mod render;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub use estimate::{Deltas, Estimate, estimate};
+pub use facts::Facts;
+pub use policy::{Violation, check as check_policy};
+pub use render::{Templates, parameters};
+
+use crate::analysis::{Analysis, analyze_project};
+use crate::catalog::{Catalog, RuleSpec};
+use crate::lint::{Finding, LintConfig, Severity, lint};
+use crate::project::Project;
+use crate::syntax::{Dockerfile, parse};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub rule_id: String,
+    pub rule_name: String,
+    pub dockerfile: String,
+    pub parameters: Map<String, Value>,
+    /// Where each parameter value came from.
+    pub parameter_sources: std::collections::BTreeMap<String, String>,
+    pub rationale: String,
+    /// Lint codes the original is flagged for that this rule fixes.
+    pub fixes: Vec<String>,
+    pub estimate: Estimate,
+    pub deltas: Deltas,
+    /// Unified diff from the original.
+    pub diff: String,
+}
+
+/// A rule that applied but whose output failed a check (a defect in the rule).
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejected {
+    pub rule_id: String,
+    pub reasons: Vec<String>,
+}
+
+/// A rule that does not apply to the project, and the first reason why.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotApplicable {
+    pub rule_id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Rewrite {
+    pub project: String,
+    pub facts: Facts,
+    pub original: Estimate,
+    pub original_violations: Vec<Violation>,
+    pub original_findings: Vec<Finding>,
+    /// Best first (by the weighted score of their deltas).
+    pub candidates: Vec<Candidate>,
+    pub rejected: Vec<Rejected>,
+    pub not_applicable: Vec<NotApplicable>,
+}
+
+/// A checked Dockerfile: what a candidate must be.
+#[derive(Debug)]
+pub struct Checked {
+    pub file: Dockerfile,
+    pub analysis: Analysis,
+    pub violations: Vec<Violation>,
+    /// Lint findings at warning level or above.
+    pub warnings: Vec<Finding>,
+}
+
+impl Checked {
+    pub fn new(text: &str, project: &Project) -> Self {
+        let file = parse(text);
+        let analysis = analyze_project(&file, &project.files);
+        let violations = check_policy(&file, &analysis);
+        let warnings =
+            lint(&file, &LintConfig::default()).into_iter().filter(|f| f.severity <= Severity::Warning).collect();
+        Self { file, analysis, violations, warnings }
+    }
+
+    /// Why this cannot be a candidate (empty when it can).
+    pub fn problems(&self) -> Vec<String> {
+        let policy = self.violations.iter().map(|v| format!("line {}: {} ({})", v.line, v.message, v.check));
+        let lint = self.warnings.iter().map(|f| format!("line {}: {} {}", f.line(), f.code, f.message));
+        policy.chain(lint).collect()
+    }
+}
+
+/// Every rule of the catalog against `project`.
+pub fn rewrite(project: &Project, catalog: &Catalog, templates: &Templates) -> Rewrite {
+    let original_analysis = analyze_project(&project.dockerfile, &project.files);
+    let facts = Facts::detect(project, &original_analysis, catalog);
+    let original_violations = check_policy(&project.dockerfile, &original_analysis);
+    let original_findings = lint(&project.dockerfile, &LintConfig::default());
+    let original = estimate(&project.dockerfile, &original_analysis, Some(project), original_violations.len());
+    let mut out = Rewrite {
+        project: project.name(),
+        facts,
+        original,
+        original_violations,
+        original_findings,
+        candidates: Vec::new(),
+        rejected: Vec::new(),
+        not_applicable: Vec::new(),
+    };
+    for rule in &catalog.rules {
+        if let Err(reason) = applies(rule, &out.facts, project) {
+            out.not_applicable.push(NotApplicable { rule_id: rule.id.clone(), reason });
+            continue;
+        }
+        let (values, sources) = parameters(rule, &out.facts);
+        let text = match templates.render(rule, &values) {
+            Ok(text) => text,
+            Err(error) => {
+                out.rejected.push(Rejected { rule_id: rule.id.clone(), reasons: vec![error.to_string()] });
+                continue;
+            }
+        };
+        let checked = Checked::new(&text, project);
+        let problems = checked.problems();
+        if !problems.is_empty() {
+            out.rejected.push(Rejected { rule_id: rule.id.clone(), reasons: problems });
+            continue;
+        }
+        let estimate = estimate(&checked.file, &checked.analysis, Some(project), 0);
+        let deltas = Deltas::between(&out.original, &estimate, &catalog.llm_assist.ranking_weights);
+        let mut fixes: Vec<String> =
+            rule.fixes.iter().filter(|c| out.original_findings.iter().any(|f| f.code == c.as_str())).cloned().collect();
+        fixes.dedup();
+        let diff = similar::TextDiff::from_lines(&project.source, &text)
+            .unified_diff()
+            .context_radius(3)
+            .header(
+                &format!("a/{}", project.dockerfile_path.display()),
+                &format!("b/{}", project.dockerfile_path.display()),
+            )
+            .to_string();
+        out.candidates.push(Candidate {
+            rule_id: rule.id.clone(),
+            rule_name: rule.name.clone(),
+            dockerfile: text,
+            parameters: values,
+            parameter_sources: sources,
+            rationale: rule.rationale.clone(),
+            fixes,
+            estimate,
+            deltas,
+            diff,
+        });
+    }
+    out.candidates.sort_by(|a, b| b.deltas.score.total_cmp(&a.deltas.score).then_with(|| a.rule_id.cmp(&b.rule_id)));
+    out
+}
+
+/// Whether `rule` applies: the project's stack is the rule's and every predicate holds.
+pub fn applies(rule: &RuleSpec, facts: &Facts, project: &Project) -> Result<(), String> {
+    if facts.stack != Some(rule.stack) {
+        let found = facts.stack.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
+        return Err(format!("the project's stack is {found}, not {}", rule.stack));
+    }
+    let p = &rule.predicates;
+    let has_file = |pattern: &String| project.files.paths.iter().any(|path| matches_path(pattern, path));
+    let has_lock = |pattern: &String| facts.lockfiles.iter().any(|l| matches_path(pattern, l));
+    let has_feature = |f: &String| facts.features.contains(f);
+    let checks: [(bool, &str, &[String]); 8] = [
+        (p.files_any.is_empty() || p.files_any.iter().any(has_file), "none of the files", &p.files_any),
+        (p.files_all.iter().all(has_file), "not all of the files", &p.files_all),
+        (p.lockfiles_any.is_empty() || p.lockfiles_any.iter().any(has_lock), "none of the lockfiles", &p.lockfiles_any),
+        (p.lockfiles_all.iter().all(has_lock), "not all of the lockfiles", &p.lockfiles_all),
+        (p.features_any.is_empty() || p.features_any.iter().any(has_feature), "none of the features", &p.features_any),
+        (p.features_all.iter().all(has_feature), "not all of the features", &p.features_all),
+        (!p.features_none.iter().any(has_feature), "one of the excluded features", &p.features_none),
+        (
+            p.base_images.is_empty() || p.base_images.iter().any(|b| facts.base_families.contains(b)),
+            "none of the base images",
+            &p.base_images,
+        ),
+    ];
+    match checks.iter().find(|(holds, _, _)| !holds) {
+        Some((_, what, list)) => Err(format!("the project has {what} {}", list.join(", "))),
+        None => Ok(()),
+    }
+}
+
+/// A file pattern (`*` and `?`) against a project path: the file name when the pattern has no
+/// `/`, the whole path otherwise.
+fn matches_path(pattern: &str, path: &str) -> bool {
+    let target = if pattern.contains('/') { path } else { path.rsplit('/').next().unwrap_or(path) };
+    glob(pattern.as_bytes(), target.as_bytes())
+}
+
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    match (pattern.first(), text.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob(&pattern[1..], text) || (!text.is_empty() && glob(pattern, &text[1..])),
+        (Some(b'?'), Some(_)) => glob(&pattern[1..], &text[1..]),
+        (Some(p), Some(t)) if p == t => glob(&pattern[1..], &text[1..]),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches_path;
+
+    #[test]
+    fn patterns() {
+        assert!(matches_path("*.csproj", "src/Api/Api.csproj"));
+        assert!(matches_path("requirements*.txt", "requirements-dev.txt"));
+        assert!(matches_path("package.json", "package.json"));
+        assert!(!matches_path("package.json", "web/package.json.bak"));
+        assert!(matches_path("cmd/*/main.go", "cmd/server/main.go"));
+    }
+}
