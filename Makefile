@@ -7,11 +7,17 @@ FUZZ_SECONDS ?= 600
 CODI := $(CARGO_TARGET_DIR)/release/codi
 SAMPLES := data/samples
 OUT ?= out
+DATA ?= data
+# Where data-collect collects from: the sample projects by default; for GitHub, e.g.
+# COLLECT="--github --max-files 5000" (token in GITHUB_TOKEN); for the dev corpus,
+# COLLECT="--local ../shared/corpus/dockerfiles --provenance ../shared/corpus/MANIFEST.csv".
+COLLECT ?= --local $(SAMPLES)
 
-.PHONY: help build release run test check fmt docs bench agreement fuzz
+.PHONY: help build release run test check fmt docs bench agreement fuzz \
+	data-collect data-extract data-label data-prepare data-prepare-full data-clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 build: ## Debug build of the workspace
 	cargo build --workspace
@@ -39,9 +45,11 @@ fmt: ## Format the code
 docs: release ## Regenerate docs/rules.md from the rules' doc comments
 	$(CODI) rules --format markdown --output docs/rules.md
 
-bench: release ## Lint throughput (with hadolint in the same run) and agreement with hadolint
+bench: release ## Lint throughput vs hadolint, agreement, rewrite checks, the data pipeline at 100k files
 	$(CODI) bench lint --corpus $(CORPUS) --compare-hadolint
 	$(CODI) bench agreement --corpus $(CORPUS)
+	$(CODI) bench rewrite --hadolint
+	$(CODI) bench data --files 100000 --corpus $(CORPUS)
 
 agreement: release ## Per-code precision/recall/F1 against hadolint's labels, with every disagreement
 	$(CODI) bench agreement --corpus $(CORPUS) --disagreements
@@ -50,3 +58,22 @@ fuzz: ## Fuzz the parser for FUZZ_SECONDS (needs the nightly toolchain and cargo
 	mkdir -p fuzz/corpus/parse
 	cp crates/core/tests/fixtures/parser/*.Dockerfile crates/core/tests/fixtures/rules/*.Dockerfile fuzz/corpus/parse/
 	cd fuzz && cargo +nightly fuzz run -O parse corpus/parse -- -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -print_final_stats=1
+
+data-collect: release ## Collect Dockerfiles and their context into data/raw (see COLLECT)
+	$(CODI) data collect $(COLLECT) --out $(DATA)/raw
+
+data-extract: data-collect ## Add the scripts each collected Dockerfile copies and runs
+	$(CODI) data extract --raw $(DATA)/raw
+
+data-label: data-extract ## The analyzer over data/raw into data/labeled
+	$(CODI) data label --raw $(DATA)/raw --out $(DATA)/labeled
+
+data-prepare: data-label ## standardize → pairs → split, incremental; works offline on data/samples
+	$(CODI) data prepare --data $(DATA)
+
+data-prepare-full: data-extract ## Label, standardize, pairs and split again from scratch
+	$(CODI) data label --full --raw $(DATA)/raw --out $(DATA)/labeled
+	$(CODI) data prepare --full --data $(DATA)
+
+data-clean: ## Remove the stage outputs (data/samples stays)
+	rm -rf $(DATA)/raw $(DATA)/labeled $(DATA)/curated $(DATA)/pairs $(DATA)/splits

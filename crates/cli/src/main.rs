@@ -35,6 +35,9 @@ enum Command {
     Analyze(commands::analyze::Args),
     /// Rules-first candidates for a project: rendered, checked, estimated, ranked and diffed.
     Rewrite(commands::rewrite::Args),
+    /// The data pipeline: collect, extract, label, standardize, pairs, split, prepare.
+    #[command(subcommand)]
+    Data(commands::data::Data),
     /// Benchmarks and agreement measurements that print figures.
     #[command(subcommand)]
     Bench(commands::bench::Bench),
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Parse(args) => commands::parse::run(&args),
         Command::Analyze(args) => commands::analyze::run(&args),
         Command::Rewrite(args) => commands::rewrite::run(&args),
+        Command::Data(data) => commands::data::run(&data),
         Command::Bench(bench) => commands::bench::run(&bench),
     };
     match result {

@@ -250,3 +250,54 @@ fn rewrite_with_a_broken_catalog_lists_every_problem_and_exits_2() {
     let stderr = String::from_utf8_lossy(&out.stderr).replace(&dir.path().display().to_string(), "[dir]");
     insta::assert_snapshot!("rewrite_broken_catalog", stderr);
 }
+
+#[test]
+fn the_data_pipeline_runs_from_the_command_line() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let data_arg = data.path().display().to_string();
+    let raw = format!("{data_arg}/raw");
+    let labeled = format!("{data_arg}/labeled");
+    let steps: [&[&str]; 4] = [
+        &["data", "collect", "--local", "node-express-npm", "--out", &raw],
+        &["data", "extract", "--raw", &raw],
+        &["data", "label", "--raw", &raw, "--out", &labeled],
+        &["data", "prepare", "--data", &data_arg, "--catalog", "../../patterns/rules.yml", "--jsonl"],
+    ];
+    let mut log = String::new();
+    for step in steps {
+        let out = codi_on_samples(step);
+        assert_eq!(out.status.code(), Some(0), "{step:?}: {}", String::from_utf8_lossy(&out.stderr));
+        log.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    for stage in ["collect: 1 in, 1 out", "label: 1 in, 1 out", "standardize: 1 in, 1 out", "pairs: 1 in, 1 out"] {
+        assert!(log.contains(stage), "{stage} missing from\n{log}");
+    }
+    for split in ["train", "val", "test"] {
+        assert!(data.path().join(format!("splits/{split}.parquet")).is_file());
+        assert!(data.path().join(format!("splits/{split}.jsonl")).is_file());
+    }
+}
+
+#[test]
+fn data_commands_explain_bad_arguments() {
+    let out = codi_on_samples(&["data", "label", "--shard", "3/2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the index must be below the count"));
+    let out = codi_on_samples(&["data", "collect", "--out", "/nonexistent/raw"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--local DIR or --github"));
+    let out = codi_on_samples(&["data", "label", "--raw", "/nonexistent/raw", "--out", "/nonexistent/labeled"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("run the previous stage first"));
+}
+
+#[test]
+fn data_collect_dry_run_prints_the_plan() {
+    let out = Command::new(env!("CARGO_BIN_EXE_codi"))
+        .args(["data", "collect", "--github", "--dry-run", "--stack", "go", "--stack", "rust", "--max-files", "50"])
+        .env_remove("GITHUB_TOKEN")
+        .output()
+        .expect("codi runs");
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(stdout(&out));
+}

@@ -19,6 +19,8 @@ pub enum Error {
     Project { path: PathBuf, message: String },
     #[error("template {template}: {message}")]
     Template { template: String, message: String },
+    #[error("{}: {message}", path.display())]
+    Table { path: PathBuf, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -8,7 +8,7 @@ use crate::syntax::{Dockerfile, ParseOptions};
 use crate::{Error, Result, read_dockerfile};
 
 /// Manifests read in full (when small) because their content decides parameters.
-const MANIFESTS: &[&str] = &[
+pub const MANIFESTS: &[&str] = &[
     "package.json",
     ".nvmrc",
     ".node-version",
@@ -32,6 +32,22 @@ const MANIFESTS: &[&str] = &[
     "config.ru",
     "composer.json",
     "tsconfig.json",
+];
+/// Lockfiles: their presence decides rules (and the package manager), not their text.
+pub const LOCKFILES: &[&str] = &[
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "poetry.lock",
+    "uv.lock",
+    "Pipfile.lock",
+    "Gemfile.lock",
+    "composer.lock",
+    "Cargo.lock",
+    "go.sum",
+    "gradle.lockfile",
+    "packages.lock.json",
 ];
 const MANIFEST_LIMIT: u64 = 256 * 1024;
 const MAX_FILES: usize = 20_000;
@@ -107,6 +123,19 @@ impl Project {
         Ok(Self { root, dockerfile_path, source, dockerfile, files, context_bytes })
     }
 
+    /// A project known only from records (a collected Dockerfile and the context files fetched
+    /// with it), not from a directory.
+    pub fn in_memory(name: &str, dockerfile_path: &str, source: &str, files: ProjectFiles, context_bytes: u64) -> Self {
+        Self {
+            root: PathBuf::from(name),
+            dockerfile_path: PathBuf::from(dockerfile_path),
+            source: source.to_owned(),
+            dockerfile: crate::syntax::parse(source),
+            files,
+            context_bytes,
+        }
+    }
+
     /// The project's name: its directory's name.
     pub fn name(&self) -> String {
         let root = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
@@ -120,5 +149,54 @@ impl Project {
     /// The text of a manifest at `relative`, if it was read.
     pub fn manifest(&self, relative: &str) -> Option<&str> {
         self.files.manifests.get(relative).map(String::as_str)
+    }
+}
+
+/// `Dockerfile`, `Dockerfile.prod`, `api.Dockerfile`, `Containerfile` …, not `Dockerfile.j2`.
+pub fn is_dockerfile_name(name: &str) -> bool {
+    const NOT_DOCKERFILES: &[&str] = &[
+        ".dockerignore",
+        ".md",
+        ".txt",
+        ".template",
+        ".tmpl",
+        ".tpl",
+        ".j2",
+        ".jinja",
+        ".jinja2",
+        ".erb",
+        ".in",
+        ".sh",
+        ".py",
+        ".json",
+        ".yaml",
+        ".yml",
+        ".orig",
+        ".bak",
+        ".swp",
+        ".snap",
+    ];
+    let named = name == "Dockerfile"
+        || name == "Containerfile"
+        || name.starts_with("Dockerfile.")
+        || name.starts_with("Containerfile.")
+        || name.ends_with(".Dockerfile")
+        || name.ends_with(".dockerfile")
+        || name.ends_with(".Containerfile");
+    named && !NOT_DOCKERFILES.iter().any(|ext| name.ends_with(ext))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_dockerfile_name;
+
+    #[test]
+    fn dockerfile_names() {
+        for name in ["Dockerfile", "Dockerfile.prod", "api.Dockerfile", "x.dockerfile", "Containerfile"] {
+            assert!(is_dockerfile_name(name), "{name}");
+        }
+        for name in ["Dockerfile.j2", "Dockerfile.template", "README.md", ".dockerignore", "dockerfile-lint.sh"] {
+            assert!(!is_dockerfile_name(name), "{name}");
+        }
     }
 }

@@ -60,6 +60,21 @@ pub(crate) enum Bench {
         #[arg(long)]
         hadolint: bool,
     },
+    /// The data pipeline at scale: FILES Dockerfiles made by varying the sample projects' and
+    /// the corpus's, through label → standardize → pairs → split; files/s and peak RSS per stage.
+    Data {
+        #[arg(long, default_value_t = 100_000)]
+        files: usize,
+        #[arg(long, env = "CODI_CORPUS", default_value = "../shared/corpus")]
+        corpus: PathBuf,
+        #[arg(long, default_value = "data/samples")]
+        samples: PathBuf,
+        #[arg(long, default_value = "patterns/rules.yml")]
+        catalog: PathBuf,
+        /// Work here instead of a temporary directory (kept afterwards).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 pub(crate) fn run(bench: &Bench) -> Result<ExitCode> {
@@ -67,6 +82,9 @@ pub(crate) fn run(bench: &Bench) -> Result<ExitCode> {
         Bench::Agreement { corpus, format, disagreements } => agreement(corpus, *format, *disagreements),
         Bench::Lint { corpus, seconds, compare_hadolint } => throughput(corpus, *seconds, *compare_hadolint),
         Bench::Rewrite { samples, catalog, seconds, hadolint } => rewrite_bench(samples, catalog, *seconds, *hadolint),
+        Bench::Data { files, corpus, samples, catalog, dir } => {
+            data_bench(*files, corpus, samples, catalog, dir.as_deref())
+        }
     }
 }
 
@@ -330,4 +348,160 @@ fn hadolint_levels(candidates: &[&str]) -> Result<String> {
         "hadolint over the {} candidates: {at_least_warning} findings at warning or above; all levels {levels:?}",
         candidates.len()
     ))
+}
+
+/// Peak resident memory since the last reset, in MiB (Linux; 0 elsewhere).
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// Starts a new peak-RSS measurement (Linux: `clear_refs` 5 resets VmHWM).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The records the benchmark varies: the sample projects (with their context) and the corpus.
+fn bench_pool(samples: &Path, corpus: &Path, scratch: &Path) -> Result<Vec<codi_core::records::RawRecord>> {
+    let quiet = codi_core::pipeline::Quiet;
+    let mut pool = Vec::new();
+    let raw = scratch.join("pool-samples");
+    codi_collect::collect_local(
+        &codi_collect::LocalOptions {
+            root: samples.to_owned(),
+            provenance: None,
+            shard: codi_core::pipeline::Shard::ALL,
+        },
+        &raw,
+        &quiet,
+    )?;
+    pool.extend(codi_core::table::read_all(&raw.join("manifest.parquet"))?);
+    if corpus.join("dockerfiles").is_dir() {
+        let raw = scratch.join("pool-corpus");
+        let options = codi_collect::LocalOptions {
+            root: corpus.join("dockerfiles"),
+            provenance: Some(corpus.join("MANIFEST.csv")),
+            shard: codi_core::pipeline::Shard::ALL,
+        };
+        codi_collect::collect_local(&options, &raw, &quiet)?;
+        pool.extend(codi_core::table::read_all(&raw.join("manifest.parquet"))?);
+    }
+    Ok(pool)
+}
+
+fn data_bench(files: usize, corpus: &Path, samples: &Path, catalog: &Path, dir: Option<&Path>) -> Result<ExitCode> {
+    use codi_core::pipeline::{Quiet, Shard, Stats};
+    use codi_core::records::{RawRecord, sha256_hex};
+    let scratch = tempfile::tempdir()?;
+    let data = dir.map_or_else(|| scratch.path().to_owned(), Path::to_owned);
+    let pool = bench_pool(samples, corpus, scratch.path())?;
+    if pool.is_empty() {
+        bail!("nothing to vary: no sample projects in {}", samples.display());
+    }
+    // Each file is a pool file with its copy number added as a label after the first line:
+    // unique bytes, near duplicates of their original.
+    let started = Instant::now();
+    let mut writer = codi_core::table::TableWriter::<RawRecord>::create(&data.join("raw/manifest.parquet"))?;
+    for i in 0..files {
+        let base = &pool[i % pool.len()];
+        let (first, rest) = base.content.split_once('\n').unwrap_or((&base.content, ""));
+        let content = format!("{first}\nLABEL org.codi.bench.copy=\"{i}\"\n{rest}");
+        writer.push(RawRecord {
+            id: sha256_hex(content.as_bytes()),
+            bytes: content.len() as u64,
+            content,
+            ..base.clone()
+        })?;
+    }
+    writer.finish()?;
+    let mut stats = Stats::new("collect", "bench", Shard::ALL);
+    (stats.input, stats.output) = (files as u64, files as u64);
+    stats.write(&data.join("raw/stats.json"))?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{files} files varied from {} pool files in {:.1}s; {} cores\n",
+        pool.len(),
+        started.elapsed().as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    );
+    let _ = writeln!(
+        out,
+        "{:<12} {:>10} {:>10} {:>9} {:>10} {:>12}",
+        "stage", "rows in", "rows out", "seconds", "rows/s", "peak RSS MiB"
+    );
+    let mut total = 0.0;
+    let mut row = |name: &str, run: &dyn Fn() -> Result<Stats>| -> Result<()> {
+        reset_peak_rss();
+        let stage = Instant::now();
+        let stats = run()?;
+        let seconds = stage.elapsed().as_secs_f64();
+        total += seconds;
+        let _ = writeln!(
+            out,
+            "{name:<12} {:>10} {:>10} {seconds:>9.1} {:>10.0} {:>12.0}",
+            stats.input,
+            stats.output,
+            stats.input as f64 / seconds,
+            peak_rss_mib()
+        );
+        Ok(())
+    };
+    let full = true;
+    row("label", &|| {
+        Ok(codi_label::run(
+            &codi_label::Options {
+                raw: data.join("raw"),
+                out: data.join("labeled"),
+                shard: Shard::ALL,
+                full,
+                hadolint: false,
+            },
+            &Quiet,
+        )?)
+    })?;
+    row("standardize", &|| {
+        Ok(codi_standardize::run(
+            &codi_standardize::Options {
+                labeled: data.join("labeled"),
+                out: data.join("curated"),
+                shard: Shard::ALL,
+                full,
+            },
+            &Quiet,
+        )?)
+    })?;
+    row("pairs", &|| {
+        let options = codi_pairs::Options {
+            curated: data.join("curated"),
+            out: data.join("pairs"),
+            catalog: catalog.to_owned(),
+            shard: Shard::ALL,
+            full,
+        };
+        Ok(codi_pairs::run(&options, &Quiet)?)
+    })?;
+    row("split", &|| {
+        Ok(codi_pairs::split(
+            &codi_pairs::SplitOptions {
+                pairs: data.join("pairs"),
+                out: data.join("splits"),
+                full,
+                ..Default::default()
+            },
+            &Quiet,
+        )?)
+    })?;
+    let _ = writeln!(
+        out,
+        "\nlabel → standardize → pairs → split: {total:.1}s, {:.0} files/s end to end",
+        files as f64 / total
+    );
+    emit(None, &out)?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod analyze;
 pub(crate) mod bench;
+pub(crate) mod data;
 pub(crate) mod lint;
 pub(crate) mod parse;
 pub(crate) mod rewrite;
@@ -36,20 +37,7 @@ pub(crate) fn read_dockerfile(path: &Path, options: ParseOptions) -> Result<Dock
 /// Writes `bytes` to `path` through a temporary file in the same directory, so that readers
 /// never see a half-written file and a crash leaves the previous version.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path.file_name().context("output path has no file name")?.to_string_lossy();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::Error::new(e).context(format!("writing {}", path.display()))
-    })
+    Ok(codi_core::pipeline::write_atomically(path, bytes)?)
 }
 
 /// Prints to stdout, or writes atomically to `output`.

@@ -97,6 +97,18 @@ impl RuleMeta {
         })
     }
 
+    /// One section of the doc (`What it does`, `Why it matters`, `Example fix`), as prose on one
+    /// line per paragraph.
+    pub fn section(&self, title: &str) -> Option<String> {
+        let doc = self.doc();
+        let start = doc.find(&format!("## {title}\n"))? + title.len() + 4;
+        let body = &doc[start..];
+        let body = body.find("\n## ").map_or(body, |end| &body[..end]);
+        let text =
+            body.split("\n\n").map(|p| p.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|p| !p.is_empty());
+        Some(text.collect::<Vec<_>>().join("\n\n"))
+    }
+
     /// True for the rule's code or name.
     pub fn is(&self, code_or_name: &str) -> bool {
         self.code.eq_ignore_ascii_case(code_or_name) || self.name == code_or_name

@@ -10,24 +10,8 @@ use crate::analysis::{
     Analysis, Base, Form, Framework, PackageManager, Stack, is_package_install, script_of, unwrap_init,
 };
 use crate::catalog::{Catalog, RewriteAction, RewriteWhen};
-use crate::project::Project;
+use crate::project::{LOCKFILES, Project};
 use crate::shell::{Command, parse_script};
-
-const LOCKFILES: &[&str] = &[
-    "package-lock.json",
-    "npm-shrinkwrap.json",
-    "yarn.lock",
-    "pnpm-lock.yaml",
-    "poetry.lock",
-    "uv.lock",
-    "Pipfile.lock",
-    "Gemfile.lock",
-    "composer.lock",
-    "Cargo.lock",
-    "go.sum",
-    "gradle.lockfile",
-    "packages.lock.json",
-];
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Facts {

@@ -1,0 +1,345 @@
+//! `codi data …`: the data pipeline's stages, collect → extract → label → standardize → pairs →
+//! split, each reading the previous stage's Parquet and writing its own with `stats.json` and
+//! `rejects.parquet`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use codi_core::analysis::Stack;
+use codi_core::pipeline::{Progress, Shard, Stats};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Data {
+    /// Collect Dockerfiles and their context into data/raw, from a local tree or GitHub.
+    Collect(CollectArgs),
+    /// Add the scripts each collected Dockerfile copies and runs (missing ones as missing).
+    Extract {
+        #[arg(long, default_value = "data/raw")]
+        raw: PathBuf,
+        /// Also fetch the scripts of GitHub records (needs network, GITHUB_TOKEN).
+        #[arg(long)]
+        github: bool,
+    },
+    /// The analyzer over every raw Dockerfile → data/labeled.
+    Label {
+        #[arg(long, default_value = "data/raw")]
+        raw: PathBuf,
+        #[arg(long, default_value = "data/labeled")]
+        out: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Also record hadolint's codes (its binary must be on the PATH).
+        #[arg(long)]
+        hadolint: bool,
+    },
+    /// Normalize, redact, filter, deduplicate and cluster → data/curated.
+    Standardize {
+        #[arg(long, default_value = "data/labeled")]
+        labeled: PathBuf,
+        #[arg(long, default_value = "data/curated")]
+        out: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Rewrite/rank/explain training pairs from the rules → data/pairs.
+    Pairs {
+        #[arg(long, default_value = "data/curated")]
+        curated: PathBuf,
+        #[arg(long, default_value = "data/pairs")]
+        out: PathBuf,
+        #[arg(long, default_value = "patterns/rules.yml")]
+        catalog: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Train/val/test split, stratified by stack, grouped by near-duplicate cluster → data/splits.
+    Split(SplitArgs),
+    /// standardize → pairs → split, incremental (what `make data-prepare` runs).
+    Prepare {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        #[arg(long, default_value = "patterns/rules.yml")]
+        catalog: PathBuf,
+        /// Recompute everything.
+        #[arg(long)]
+        full: bool,
+        /// Also write the splits as JSONL.
+        #[arg(long)]
+        jsonl: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Handle only shard i of N (`--shard 3/8`), for a job array; merge with a run without it.
+    #[arg(long, value_name = "i/N")]
+    shard: Option<Shard>,
+    /// Recompute everything instead of reusing the outputs of unchanged inputs.
+    #[arg(long)]
+    full: bool,
+}
+
+impl RunArgs {
+    fn shard(&self) -> Shard {
+        self.shard.unwrap_or(Shard::ALL)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CollectArgs {
+    /// A local directory tree to collect Dockerfiles from.
+    #[arg(long, conflicts_with = "github")]
+    local: Option<PathBuf>,
+    /// With --local: a CSV (file,repo,path,commit,license) naming exactly the files to collect.
+    #[arg(long, requires = "local")]
+    provenance: Option<PathBuf>,
+    /// Search GitHub's code (token from GITHUB_TOKEN).
+    #[arg(long)]
+    github: bool,
+    /// With --github: the stacks to search for (all by default); repeatable.
+    #[arg(long = "stack", value_name = "STACK")]
+    stacks: Vec<String>,
+    #[arg(long, default_value_t = 1000)]
+    max_files: usize,
+    #[arg(long, default_value_t = 0)]
+    min_stars: u64,
+    /// Only files smaller than this many bytes.
+    #[arg(long, default_value_t = 65536)]
+    max_size: u64,
+    /// Result pages (of 100) per query, at most 10.
+    #[arg(long, default_value_t = 10)]
+    pages: u32,
+    /// The longest rate-limit wait before stopping (seconds); the run can be resumed.
+    #[arg(long, default_value_t = 900)]
+    max_wait: u64,
+    /// The API's base URL.
+    #[arg(long, default_value = "https://api.github.com")]
+    api: String,
+    /// Print what would be fetched, fetch nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Handle only shard i of N (local files by path, GitHub queries by index); `extract` or a
+    /// run without it rebuilds the manifest.
+    #[arg(long, value_name = "i/N")]
+    shard: Option<Shard>,
+    #[arg(long, default_value = "data/raw")]
+    out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SplitArgs {
+    #[arg(long, default_value = "data/pairs")]
+    pairs: PathBuf,
+    #[arg(long, default_value = "data/splits")]
+    out: PathBuf,
+    /// Shares of train, val, test.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.70, 0.15, 0.15])]
+    ratios: Vec<f64>,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Also write `<split>.jsonl`.
+    #[arg(long)]
+    jsonl: bool,
+    /// Forget previous assignments.
+    #[arg(long)]
+    full: bool,
+}
+
+/// A progress bar on standard error (hidden when it is not a terminal).
+#[derive(Debug)]
+pub(crate) struct Bar(ProgressBar);
+
+impl Bar {
+    pub(crate) fn new() -> Self {
+        Self(ProgressBar::new(0))
+    }
+}
+
+impl Progress for Bar {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        let template = if total.is_some() {
+            "{msg:40} [{bar:30}] {pos}/{len} {per_sec} eta {eta}"
+        } else {
+            "{msg:40} {spinner} {pos} {elapsed}"
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            self.0.set_style(style.progress_chars("=> "));
+        }
+        self.0.reset();
+        self.0.set_length(total.unwrap_or(0));
+        self.0.set_message(name.to_owned());
+    }
+
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+fn report(stats: &Stats, out: &Path) {
+    let reasons: Vec<String> = stats.rejected_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
+    anstream::eprintln!(
+        "{}: {} in, {} out, {} rejected{} (reused {}, computed {}) in {:.1}s → {}",
+        stats.stage,
+        stats.input,
+        stats.output,
+        stats.rejected,
+        if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) },
+        stats.reused,
+        stats.computed,
+        stats.seconds,
+        out.display()
+    );
+}
+
+fn stacks(names: &[String]) -> Result<Vec<Stack>> {
+    if names.is_empty() {
+        return Ok(Stack::ALL.to_vec());
+    }
+    names
+        .iter()
+        .map(|name| {
+            Stack::ALL.iter().copied().find(|s| s.as_str() == name).with_context(|| {
+                let known: Vec<&str> = Stack::ALL.iter().map(|s| s.as_str()).collect();
+                format!("unknown stack `{name}` (one of {})", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+fn collect(args: &CollectArgs) -> Result<ExitCode> {
+    let bar = Bar::new();
+    if let Some(root) = &args.local {
+        let options = codi_collect::LocalOptions {
+            root: root.clone(),
+            provenance: args.provenance.clone(),
+            shard: args.shard.unwrap_or(Shard::ALL),
+        };
+        let stats = codi_collect::collect_local(&options, &args.out, &bar)?;
+        report(&stats, &args.out);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.github {
+        bail!("say where to collect from: --local DIR or --github");
+    }
+    let options = codi_collect::GithubOptions {
+        api: args.api.clone(),
+        stacks: stacks(&args.stacks)?,
+        max_files: args.max_files,
+        min_stars: args.min_stars,
+        max_size: args.max_size,
+        pages: args.pages.clamp(1, 10),
+        max_wait: Duration::from_secs(args.max_wait),
+        shard: args.shard.unwrap_or(Shard::ALL),
+        ..codi_collect::GithubOptions::default()
+    };
+    if args.dry_run {
+        anstream::print!("{}", codi_collect::describe_plan(&options));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stats = codi_collect::collect_github(&options, &args.out, &bar)?;
+    report(&stats, &args.out);
+    if let Some(why) = stats.counts.get("stopped").and_then(|c| c.keys().next()) {
+        anstream::eprintln!("collect: stopped early ({why}); run the same command again to continue");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn prepare(data: &Path, catalog: &Path, full: bool, jsonl: bool) -> Result<ExitCode> {
+    let bar = Bar::new();
+    let standardize =
+        codi_standardize::Options { labeled: data.join("labeled"), out: data.join("curated"), shard: Shard::ALL, full };
+    report(&codi_standardize::run(&standardize, &bar)?, &standardize.out);
+    let pairs = codi_pairs::Options {
+        curated: data.join("curated"),
+        out: data.join("pairs"),
+        catalog: catalog.to_owned(),
+        shard: Shard::ALL,
+        full,
+    };
+    report(&codi_pairs::run(&pairs, &bar)?, &pairs.out);
+    let split = codi_pairs::SplitOptions {
+        pairs: data.join("pairs"),
+        out: data.join("splits"),
+        jsonl,
+        full,
+        ..Default::default()
+    };
+    report(&codi_pairs::split(&split, &bar)?, &split.out);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn run(data: &Data) -> Result<ExitCode> {
+    let bar = Bar::new();
+    match data {
+        Data::Collect(args) => collect(args),
+        Data::Extract { raw, github } => {
+            let mut client = if *github {
+                Some(
+                    codi_collect::github::Client::new(&codi_collect::GithubOptions::default())
+                        .map_err(anyhow::Error::msg)?,
+                )
+            } else {
+                None
+            };
+            let stats = codi_collect::extract(raw, client.as_mut(), &bar)?;
+            report(&stats, raw);
+            Ok(ExitCode::SUCCESS)
+        }
+        Data::Label { raw, out, run, hadolint } => {
+            let options = codi_label::Options {
+                raw: raw.clone(),
+                out: out.clone(),
+                shard: run.shard(),
+                full: run.full,
+                hadolint: *hadolint,
+            };
+            report(&codi_label::run(&options, &bar)?, out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Data::Standardize { labeled, out, run } => {
+            let options = codi_standardize::Options {
+                labeled: labeled.clone(),
+                out: out.clone(),
+                shard: run.shard(),
+                full: run.full,
+            };
+            report(&codi_standardize::run(&options, &bar)?, out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Data::Pairs { curated, out, catalog, run } => {
+            let options = codi_pairs::Options {
+                curated: curated.clone(),
+                out: out.clone(),
+                catalog: catalog.clone(),
+                shard: run.shard(),
+                full: run.full,
+            };
+            report(&codi_pairs::run(&options, &bar)?, out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Data::Split(args) => {
+            let ratios: [f64; 3] =
+                args.ratios.as_slice().try_into().map_err(|_| anyhow::anyhow!("--ratios takes three numbers"))?;
+            let options = codi_pairs::SplitOptions {
+                pairs: args.pairs.clone(),
+                out: args.out.clone(),
+                ratios,
+                seed: args.seed,
+                jsonl: args.jsonl,
+                full: args.full,
+            };
+            report(&codi_pairs::split(&options, &bar)?, &args.out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Data::Prepare { data, catalog, full, jsonl } => prepare(data, catalog, *full, *jsonl),
+    }
+}

@@ -1,0 +1,274 @@
+//! Parquet tables of serde rows. One writing stack for every stage: arrow-rs's Parquet writer
+//! and reader, with rows mapped to Arrow by serde_arrow, so a record struct is its schema.
+//!
+//! Tables are written and read in batches (memory stays bounded whatever the row count) and
+//! written atomically: rows go to a temporary file beside the target, which is renamed over it
+//! only by [`TableWriter::finish`].
+
+use std::fs::File;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
+use arrow_schema::{FieldRef, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_arrow::schema::{SchemaLike, TracingOptions};
+
+use crate::{Error, Result};
+
+/// Rows per Arrow batch and per Parquet row group: a few tens of MB of Dockerfile text.
+pub const BATCH_ROWS: usize = 8192;
+
+fn table_error(path: &Path, message: impl std::fmt::Display) -> Error {
+    Error::Table { path: path.to_owned(), message: message.to_string() }
+}
+
+/// The Arrow fields of a record type.
+pub fn fields<T: Serialize + DeserializeOwned>() -> Result<Vec<FieldRef>> {
+    Vec::<FieldRef>::from_type::<T>(TracingOptions::default().allow_null_fields(true))
+        .map_err(|e| table_error(Path::new(std::any::type_name::<T>()), e))
+}
+
+/// Writes rows of `T` to a Parquet file, batch by batch.
+#[derive(Debug)]
+pub struct TableWriter<T> {
+    path: PathBuf,
+    tmp: PathBuf,
+    writer: Option<ArrowWriter<File>>,
+    fields: Vec<FieldRef>,
+    pending: Vec<T>,
+    rows: u64,
+    _rows: PhantomData<fn(T)>,
+}
+
+impl<T: Serialize + DeserializeOwned> TableWriter<T> {
+    pub fn create(path: &Path) -> Result<Self> {
+        let fields = fields::<T>()?;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+        let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let file = File::create(&tmp).map_err(|source| Error::Io { path: tmp.clone(), source })?;
+        let schema = empty_batch(&fields, path)?.schema();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(BATCH_ROWS))
+            .build();
+        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| table_error(path, e))?;
+        Ok(Self {
+            path: path.to_owned(),
+            tmp,
+            writer: Some(writer),
+            fields,
+            pending: Vec::new(),
+            rows: 0,
+            _rows: PhantomData,
+        })
+    }
+
+    pub fn push(&mut self, row: T) -> Result<()> {
+        self.pending.push(row);
+        if self.pending.len() >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch =
+            serde_arrow::to_record_batch(&self.fields, &self.pending).map_err(|e| table_error(&self.path, e))?;
+        let writer = self.writer.as_mut().ok_or_else(|| table_error(&self.path, "writer already finished"))?;
+        writer.write(&batch).map_err(|e| table_error(&self.path, e))?;
+        self.rows += self.pending.len() as u64;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Rows pushed so far.
+    pub fn rows(&self) -> u64 {
+        self.rows + self.pending.len() as u64
+    }
+
+    /// Writes what is pending, closes the file, syncs it and renames it over the target.
+    pub fn finish(mut self) -> Result<u64> {
+        self.flush()?;
+        let writer = self.writer.take().ok_or_else(|| table_error(&self.path, "writer already finished"))?;
+        let file = writer.into_inner().map_err(|e| table_error(&self.path, e))?;
+        file.sync_all().map_err(|source| Error::Io { path: self.tmp.clone(), source })?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|source| Error::Io { path: self.path.clone(), source })?;
+        Ok(self.rows)
+    }
+}
+
+impl<T> Drop for TableWriter<T> {
+    /// An unfinished table leaves no file behind (the previous version, if any, stays).
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+fn empty_batch(fields: &[FieldRef], path: &Path) -> Result<RecordBatch> {
+    let mut builder = serde_arrow::ArrayBuilder::from_arrow(fields).map_err(|e| table_error(path, e))?;
+    builder.to_record_batch().map_err(|e| table_error(path, e))
+}
+
+/// Writes all `rows` to `path` atomically; returns the row count.
+pub fn write_all<T: Serialize + DeserializeOwned>(path: &Path, rows: impl IntoIterator<Item = T>) -> Result<u64> {
+    let mut writer = TableWriter::create(path)?;
+    for row in rows {
+        writer.push(row)?;
+    }
+    writer.finish()
+}
+
+/// Reads a table batch by batch.
+#[derive(Debug)]
+pub struct TableReader<T> {
+    path: PathBuf,
+    batches: ParquetRecordBatchReader,
+    _rows: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> TableReader<T> {
+    /// Opens `path`, reading only `columns` when given (the others must be optional in `T`,
+    /// or absent from it).
+    pub fn open(path: &Path, columns: Option<&[&str]>) -> Result<Self> {
+        let file = File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| table_error(path, e))?;
+        if let Some(columns) = columns {
+            let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+            builder = builder.with_projection(mask);
+        }
+        let batches = builder.with_batch_size(BATCH_ROWS).build().map_err(|e| table_error(path, e))?;
+        Ok(Self { path: path.to_owned(), batches, _rows: PhantomData })
+    }
+
+    /// The schema of the rows read.
+    pub fn schema(&self) -> SchemaRef {
+        arrow_array::RecordBatchReader::schema(&self.batches)
+    }
+}
+
+impl<T: DeserializeOwned> Iterator for TableReader<T> {
+    type Item = Result<Vec<T>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let batch = self.batches.next()?;
+        Some(
+            batch
+                .map_err(|e| table_error(&self.path, e))
+                .and_then(|b| serde_arrow::from_record_batch::<Vec<T>>(&b).map_err(|e| table_error(&self.path, e))),
+        )
+    }
+}
+
+/// Reads every row of a table (for small tables and tests).
+pub fn read_all<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let mut rows = Vec::new();
+    for batch in TableReader::<T>::open(path, None)? {
+        rows.extend(batch?);
+    }
+    Ok(rows)
+}
+
+/// The number of rows of a table, from its footer.
+pub fn row_count(path: &Path) -> Result<u64> {
+    let file = File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| table_error(path, e))?;
+    Ok(u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0))
+}
+
+/// The schema a record type is written with (for checking a file against it).
+pub fn schema_of<T: Serialize + DeserializeOwned>() -> Result<SchemaRef> {
+    let fields = fields::<T>()?;
+    Ok(empty_batch(&fields, Path::new(std::any::type_name::<T>()))?.schema())
+}
+
+/// Whether the table at `path` was written with `T`'s current schema.
+pub fn has_schema_of<T: Serialize + DeserializeOwned>(path: &Path) -> Result<bool> {
+    let reader = TableReader::<serde::de::IgnoredAny>::open(path, None)?;
+    let expected = schema_of::<T>()?;
+    let found = reader.schema();
+    Ok(found.fields().len() == expected.fields().len()
+        && found
+            .fields()
+            .iter()
+            .zip(expected.fields())
+            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Row {
+        id: String,
+        size: u64,
+        note: Option<String>,
+        tags: Vec<String>,
+    }
+
+    #[test]
+    fn round_trip_in_batches_and_projection() {
+        #[derive(Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("rows.parquet");
+        let rows: Vec<Row> = (0..BATCH_ROWS as u64 * 2 + 5)
+            .map(|i| Row {
+                id: format!("{i:064x}"),
+                size: i,
+                note: (i % 3 == 0).then(|| "x".into()),
+                tags: vec!["a".into(); (i % 4) as usize],
+            })
+            .collect();
+        assert_eq!(write_all(&path, rows.clone()).expect("write"), rows.len() as u64);
+        assert_eq!(read_all::<Row>(&path).expect("read"), rows);
+        assert_eq!(row_count(&path).expect("count"), rows.len() as u64);
+        let ids: Vec<String> = TableReader::<Id>::open(&path, Some(&["id"]))
+            .expect("open")
+            .flat_map(|b| b.expect("batch"))
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids.len(), rows.len());
+        assert!(has_schema_of::<Row>(&path).expect("schema"));
+    }
+
+    #[test]
+    fn an_unfinished_writer_leaves_the_previous_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("rows.parquet");
+        write_all(&path, [Row { id: "a".into(), size: 1, note: None, tags: vec![] }]).expect("write");
+        {
+            let mut writer = TableWriter::<Row>::create(&path).expect("create");
+            writer.push(Row { id: "b".into(), size: 2, note: None, tags: vec![] }).expect("push");
+        }
+        assert_eq!(read_all::<Row>(&path).expect("read").len(), 1);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1, "no temporary file left");
+    }
+
+    #[test]
+    fn empty_tables_have_the_schema() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("empty.parquet");
+        assert_eq!(write_all::<Row>(&path, []).expect("write"), 0);
+        assert!(read_all::<Row>(&path).expect("read").is_empty());
+        assert!(has_schema_of::<Row>(&path).expect("schema"));
+    }
+}

@@ -1,0 +1,135 @@
+//! codi-pairs: training pairs from the curated Dockerfiles (`data/pairs/pairs.parquet`) and
+//! their train/val/test split (`data/splits/`), DESIGN §4.
+//!
+//! Every pair is derived from the rules catalog and the analysis: the catalog's rules are
+//! rendered for the Dockerfile's project exactly as `codi rewrite` does, and the tasks ask the
+//! model to choose among, rank and explain those candidates. No target is Dockerfile text.
+
+mod split;
+mod styles;
+mod tasks;
+
+use std::path::{Path, PathBuf};
+
+use codi_core::catalog::Catalog;
+use codi_core::pipeline::{Outcome, Progress, RowStage, Shard, StageFiles, Stats};
+use codi_core::project::Project;
+use codi_core::records::{CuratedRecord, PairRecord, Reject, project_files, sha256_hex};
+use codi_core::rewrite::{Templates, rewrite};
+use codi_core::syntax::InstructionKind;
+
+pub use split::{SPLITS, SplitOptions, clusters_in_several_splits, split};
+pub use styles::{Example, Styles, render};
+pub use tasks::{SYSTEM, contains_instruction, pairs};
+
+/// Bumped when pairs change for the same input; the catalog's own hash is added to it.
+pub const VERSION: &str = "pairs-1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Core(#[from] codi_core::Error),
+    #[error("{0}")]
+    Options(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `data/curated`.
+    pub curated: PathBuf,
+    /// `data/pairs`.
+    pub out: PathBuf,
+    /// `patterns/rules.yml`; its templates are in `templates/` beside it.
+    pub catalog: PathBuf,
+    pub shard: Shard,
+    pub full: bool,
+}
+
+/// The catalog's fingerprint: a change to a rule or a template makes new pairs.
+fn catalog_hash(catalog: &Path, templates: &Path) -> Result<String> {
+    let mut bytes =
+        std::fs::read(catalog).map_err(|source| codi_core::Error::Io { path: catalog.to_owned(), source })?;
+    let mut names: Vec<PathBuf> = std::fs::read_dir(templates)
+        .map_err(|source| codi_core::Error::Io { path: templates.to_owned(), source })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    names.sort();
+    for name in names {
+        bytes.extend(std::fs::read(&name).map_err(|source| codi_core::Error::Io { path: name.clone(), source })?);
+    }
+    Ok(sha256_hex(&bytes)[..16].to_owned())
+}
+
+/// Derives the pairs of every kept curated Dockerfile of the shard.
+pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
+    let templates_dir = options.catalog.parent().unwrap_or(Path::new(".")).join("templates");
+    let catalog = Catalog::load(&options.catalog, Some(&templates_dir))?;
+    let templates = Templates::load(&templates_dir, &catalog)?;
+    let stage = RowStage {
+        name: "pairs".into(),
+        fingerprint: format!("{VERSION}+catalog-{}", catalog_hash(&options.catalog, &templates_dir)?),
+        input: StageFiles::new(&options.curated, "curated"),
+        output: StageFiles::new(&options.out, "pairs"),
+        shard: options.shard,
+        full: options.full,
+    };
+    let compute = |record: CuratedRecord| {
+        let project = project_of(&record);
+        let result = rewrite(&project, &catalog, &templates);
+        let made = pairs(&record, &result);
+        if made.is_empty() {
+            let (reason, detail) = match (&record.stack, result.rejected.first()) {
+                (_, Some(rejected)) => {
+                    ("rule-defect", format!("{}: {}", rejected.rule_id, rejected.reasons.join("; ")))
+                }
+                (None, None) => ("clean-no-stack", "no finding to explain and no stack for the rules".to_owned()),
+                (Some(stack), None) => {
+                    ("clean-no-rule", format!("no finding to explain and no rule of stack {stack} applies"))
+                }
+            };
+            Outcome::Rejected(Reject {
+                id: record.id.clone(),
+                origin: format!("{}:{}", record.repo, record.path),
+                reason: reason.to_owned(),
+                detail,
+            })
+        } else {
+            Outcome::Rows(made)
+        }
+    };
+    let tally = |pair: &PairRecord, stats: &mut Stats| {
+        stats.count("pairs_by_task", &pair.task);
+        stats.count("pairs_by_stack", &pair.stack);
+    };
+    Ok(stage.run(progress, |r: &CuratedRecord| r.kept, compute, tally)?)
+}
+
+/// The project the rules are matched against: the context files collected with the Dockerfile,
+/// and the files its COPY and ADD instructions name (they exist in its build context).
+pub fn project_of(record: &CuratedRecord) -> Project {
+    let file = codi_core::syntax::parse(&record.content);
+    let mut files = project_files(&record.related);
+    for instruction in &file.instructions {
+        if let InstructionKind::Copy(list) | InstructionKind::Add(list) = &instruction.kind
+            && instruction.flag_value("from").is_none()
+        {
+            let literal =
+                |raw: &str| !raw.contains(['*', '?', '[', '$']) && !raw.contains("://") && !raw.ends_with('/');
+            for source in list.sources().iter().filter(|s| literal(&s.raw)) {
+                let path = source.raw.trim_start_matches("./").trim_matches('"').to_owned();
+                if !path.is_empty() && path != "." {
+                    files.paths.push(path);
+                }
+            }
+        }
+    }
+    files.paths.sort();
+    files.paths.dedup();
+    let context_bytes = record.content.len() as u64
+        + record.related.iter().filter_map(|r| r.content.as_ref()).map(|c| c.len() as u64).sum::<u64>();
+    let directory = record.path.rsplit_once('/').map_or("", |(dir, _)| dir);
+    let name = format!("{}/{directory}", record.repo);
+    Project::in_memory(name.trim_end_matches('/'), "Dockerfile", &record.content, files, context_bytes)
+}

@@ -1,0 +1,265 @@
+//! Train/validation/test split of the pairs: stratified by stack, grouped so that every pair of
+//! one near-duplicate cluster (and so of one source file) lands in the same split, and
+//! deterministic. An incremental run keeps the assignments of the groups it has seen before.
+//!
+//! Per stack, groups already assigned keep their split; new groups are taken in the order of a
+//! seeded hash of their id, and each goes to the split furthest below its target share of the
+//! stack's pairs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use codi_core::pipeline::{Progress, Shard, StageFiles, Stats, write_atomically};
+use codi_core::records::{PairRecord, id_key};
+use codi_core::table::{TableReader, TableWriter};
+use serde::Deserialize;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::{Error, Result};
+
+pub const SPLITS: [&str; 3] = ["train", "val", "test"];
+
+#[derive(Debug, Clone)]
+pub struct SplitOptions {
+    /// `data/pairs`.
+    pub pairs: PathBuf,
+    /// `data/splits`.
+    pub out: PathBuf,
+    /// Shares of train, val and test; they must sum to 1.
+    pub ratios: [f64; 3],
+    pub seed: u64,
+    /// Also write `<split>.jsonl`.
+    pub jsonl: bool,
+    /// Forget previous assignments.
+    pub full: bool,
+}
+
+impl Default for SplitOptions {
+    fn default() -> Self {
+        Self {
+            pairs: "data/pairs".into(),
+            out: "data/splits".into(),
+            ratios: [0.70, 0.15, 0.15],
+            seed: 42,
+            jsonl: false,
+            full: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Grouping {
+    cluster_id: String,
+    stack: String,
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    pairs: u64,
+    stacks: BTreeMap<String, u64>,
+}
+
+impl Group {
+    /// The stack most of its pairs are about (ties: the first by name).
+    fn stack(&self) -> &str {
+        self.stacks.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map_or("", |(s, _)| s.as_str())
+    }
+}
+
+fn split_path(out: &Path, split: &str) -> PathBuf {
+    out.join(format!("{split}.parquet"))
+}
+
+/// Previous assignments: cluster key → split index.
+fn previous_assignments(out: &Path) -> Result<HashMap<u128, usize>> {
+    #[derive(Deserialize)]
+    struct Cluster {
+        cluster_id: String,
+    }
+    let mut assigned = HashMap::new();
+    for (index, split) in SPLITS.iter().enumerate() {
+        let path = split_path(out, split);
+        if !path.is_file() {
+            continue;
+        }
+        for batch in TableReader::<Cluster>::open(&path, Some(&["cluster_id"]))? {
+            for row in batch? {
+                assigned.insert(id_key(&row.cluster_id), index);
+            }
+        }
+    }
+    Ok(assigned)
+}
+
+/// Assigns every group to a split.
+fn assign(
+    groups: &HashMap<u128, Group>,
+    keep: &HashMap<u128, usize>,
+    ratios: [f64; 3],
+    seed: u64,
+) -> HashMap<u128, usize> {
+    let mut by_stack: BTreeMap<&str, Vec<u128>> = BTreeMap::new();
+    for (key, group) in groups {
+        by_stack.entry(group.stack()).or_default().push(*key);
+    }
+    let mut assignment = HashMap::new();
+    for keys in by_stack.values() {
+        let mut counts = [0u64; 3];
+        let mut new = Vec::new();
+        for key in keys {
+            match keep.get(key) {
+                Some(&split) => {
+                    counts[split] += groups[key].pairs;
+                    assignment.insert(*key, split);
+                }
+                None => new.push(*key),
+            }
+        }
+        new.sort_by_key(|key| (xxh3_64_with_seed(&key.to_le_bytes(), seed), *key));
+        for key in new {
+            let pairs = groups[&key].pairs;
+            let total = (counts.iter().sum::<u64>() + pairs) as f64;
+            let deficit = |s: usize| ratios[s] * total - counts[s] as f64;
+            let split = (0..3).max_by(|&a, &b| deficit(a).total_cmp(&deficit(b)).then(b.cmp(&a))).unwrap_or(0);
+            counts[split] += pairs;
+            assignment.insert(key, split);
+        }
+    }
+    assignment
+}
+
+/// Writes `data/splits/{train,val,test}.parquet` (and `.jsonl` when asked) and the stats.
+pub fn split(options: &SplitOptions, progress: &dyn Progress) -> Result<Stats> {
+    let started = std::time::Instant::now();
+    let sum: f64 = options.ratios.iter().sum();
+    if (sum - 1.0).abs() > 1e-9 || options.ratios.iter().any(|r| *r < 0.0) {
+        return Err(Error::Options(format!("split ratios {:?} must be non-negative and sum to 1", options.ratios)));
+    }
+    let inputs = StageFiles::new(&options.pairs, "pairs").data_parts();
+    if inputs.is_empty() {
+        return Err(Error::Options(format!("no pairs in {}: run `codi data pairs` first", options.pairs.display())));
+    }
+    progress.phase("split: grouping", None);
+    let mut groups: HashMap<u128, Group> = HashMap::new();
+    for part in &inputs {
+        for batch in TableReader::<Grouping>::open(part, Some(&["cluster_id", "stack"]))? {
+            for row in batch? {
+                let group = groups.entry(id_key(&row.cluster_id)).or_default();
+                group.pairs += 1;
+                *group.stacks.entry(row.stack).or_default() += 1;
+            }
+        }
+    }
+    let keep = if options.full { HashMap::new() } else { previous_assignments(&options.out)? };
+    let assignment = assign(&groups, &keep, options.ratios, options.seed);
+
+    let fingerprint = format!("split-1 ratios={:?} seed={}", options.ratios, options.seed);
+    let mut stats = Stats::new("split", &fingerprint, Shard::ALL);
+    let mut writers = SPLITS.map(|s| TableWriter::<PairRecord>::create(&split_path(&options.out, s)));
+    let mut jsonl: Vec<Vec<u8>> = vec![Vec::new(); 3];
+    progress.phase("split: writing", Some(groups.values().map(|g| g.pairs).sum()));
+    let mut seen = std::collections::HashSet::new();
+    for part in &inputs {
+        for batch in TableReader::<PairRecord>::open(part, None)? {
+            for row in batch? {
+                // A pair in both the canonical table and a shard part is written once.
+                if !seen.insert(id_key(&row.pair_id)) {
+                    continue;
+                }
+                stats.input += 1;
+                let split = assignment[&id_key(&row.cluster_id)];
+                stats.count(&format!("{}_by_stack", SPLITS[split]), &row.stack);
+                stats.count(&format!("{}_by_task", SPLITS[split]), &row.task);
+                stats.count("by_split", SPLITS[split]);
+                if options.jsonl {
+                    serde_json::to_writer(&mut jsonl[split], &row).map_err(|e| Error::Options(e.to_string()))?;
+                    jsonl[split].push(b'\n');
+                }
+                match &mut writers[split] {
+                    Ok(writer) => writer.push(row)?,
+                    Err(e) => return Err(Error::Options(e.to_string())),
+                }
+                stats.output += 1;
+                progress.advance(1);
+            }
+        }
+    }
+    for writer in writers {
+        writer?.finish()?;
+    }
+    if options.jsonl {
+        for (split, lines) in SPLITS.iter().zip(jsonl) {
+            write_atomically(&options.out.join(format!("{split}.jsonl")), &lines)?;
+        }
+    }
+    let crossing = clusters_in_several_splits(&options.out)?;
+    stats.add("leakage", "clusters_in_several_splits", crossing);
+    stats.add("groups", "total", groups.len() as u64);
+    stats.add("groups", "kept_from_previous_run", keep.keys().filter(|k| groups.contains_key(k)).count() as u64);
+    stats.seconds = started.elapsed().as_secs_f64();
+    stats.write(&options.out.join("stats.json"))?;
+    Ok(stats)
+}
+
+/// How many clusters have pairs in more than one split file (0 unless something is wrong).
+pub fn clusters_in_several_splits(out: &Path) -> Result<u64> {
+    #[derive(Deserialize)]
+    struct Cluster {
+        cluster_id: String,
+    }
+    let mut first: HashMap<u128, usize> = HashMap::new();
+    let mut crossing = std::collections::HashSet::new();
+    for (index, split) in SPLITS.iter().enumerate() {
+        for batch in TableReader::<Cluster>::open(&split_path(out, split), Some(&["cluster_id"]))? {
+            for row in batch? {
+                let key = id_key(&row.cluster_id);
+                if *first.entry(key).or_insert(index) != index {
+                    crossing.insert(key);
+                }
+            }
+        }
+    }
+    Ok(crossing.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups(n: u64, stack: &str) -> HashMap<u128, Group> {
+        (0..n)
+            .map(|i| {
+                let mut group = Group { pairs: 1 + i % 3, ..Group::default() };
+                group.stacks.insert(stack.into(), group.pairs);
+                (u128::from(i) * 7919, group)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shares_follow_the_ratios_per_stack_and_are_deterministic() {
+        let mut all = groups(1000, "node");
+        all.extend(groups(200, "go").into_iter().map(|(k, g)| (k + 1, g)));
+        let a = assign(&all, &HashMap::new(), [0.7, 0.15, 0.15], 42);
+        assert_eq!(a, assign(&all, &HashMap::new(), [0.7, 0.15, 0.15], 42));
+        for stack in ["node", "go"] {
+            let mut counts = [0u64; 3];
+            for (key, group) in all.iter().filter(|(_, g)| g.stack() == stack) {
+                counts[a[key]] += group.pairs;
+            }
+            let total: u64 = counts.iter().sum();
+            assert!((counts[0] as f64 / total as f64 - 0.7).abs() < 0.02, "{stack}: {counts:?}");
+            assert!((counts[1] as f64 / total as f64 - 0.15).abs() < 0.02, "{stack}: {counts:?}");
+        }
+    }
+
+    #[test]
+    fn previous_assignments_are_kept() {
+        let all = groups(100, "python");
+        let first = assign(&all, &HashMap::new(), [0.7, 0.15, 0.15], 42);
+        let mut more = all;
+        more.extend(groups(50, "python").into_iter().map(|(k, g)| (k + 3, g)));
+        let second = assign(&more, &first, [0.7, 0.15, 0.15], 7);
+        assert!(first.iter().all(|(k, s)| second[k] == *s));
+    }
+}

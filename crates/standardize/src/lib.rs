@@ -1,0 +1,107 @@
+//! codi-standardize: labeled Dockerfiles into `data/curated/curated.parquet` (DESIGN §4):
+//! normalized, secrets redacted, quality-filtered, exact and semantic duplicates dropped, near
+//! duplicates clustered.
+//!
+//! It runs in two passes. The first works row by row (and so can be sharded and is incremental
+//! by content hash): normalization, redaction, the quality filters, the exact and semantic
+//! hashes and the MinHash band keys, into `data/curated/prepared/`. The second sees every row:
+//! it keeps the smallest id of each group of exact or semantic duplicates, clusters the rest by
+//! shared bands, and writes `curated.parquet` (every row, with `kept` and the reason) and the
+//! rejects. A sharded run does the first pass only; a run without `--shard` does both.
+
+mod dedup;
+mod filters;
+pub mod minhash;
+mod normalize;
+mod redact;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use codi_core::pipeline::{Outcome, Progress, RowStage, Shard, StageFiles, Stats};
+use codi_core::records::{CuratedRecord, LabeledRecord, sha256_hex};
+use codi_core::syntax::parse;
+
+pub use filters::filter_reason;
+pub use normalize::{normalize, semantic_hash};
+pub use redact::redact;
+
+/// Bumped when the output changes for the same input.
+pub const VERSION: &str = "standardize-1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Core(#[from] codi_core::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `data/labeled`.
+    pub labeled: PathBuf,
+    /// `data/curated`.
+    pub out: PathBuf,
+    pub shard: Shard,
+    pub full: bool,
+}
+
+/// Runs the first pass for the shard, and the second when the run covers everything.
+pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
+    let prepared = StageFiles::new(options.out.join("prepared"), "prepared");
+    let stage = RowStage {
+        name: "standardize".into(),
+        fingerprint: VERSION.into(),
+        input: StageFiles::new(&options.labeled, "labeled"),
+        output: prepared.clone(),
+        shard: options.shard,
+        full: options.full,
+    };
+    let first = stage.run(progress, |_: &LabeledRecord| true, |row| Outcome::Rows(vec![prepare(row)]), |_, _| {})?;
+    if !options.shard.is_all() {
+        return Ok(first);
+    }
+    let mut stats = dedup::deduplicate_and_cluster(&prepared, &StageFiles::new(&options.out, "curated"), progress)?;
+    stats.reused = first.reused;
+    stats.computed = first.computed;
+    stats.write(&StageFiles::new(&options.out, "curated").stats(Shard::ALL))?;
+    Ok(stats)
+}
+
+/// The first pass over one row.
+pub fn prepare(labeled: LabeledRecord) -> CuratedRecord {
+    let mut counts = BTreeMap::new();
+    let content = redact(&normalize(&labeled.content), &mut counts);
+    let related = labeled
+        .related
+        .into_iter()
+        .map(|mut file| {
+            file.content = file.content.map(|text| redact(&text, &mut counts));
+            file
+        })
+        .collect();
+    let file = parse(&content);
+    let reason = filter_reason(&file, &content);
+    CuratedRecord {
+        exact_hash: sha256_hex(content.as_bytes()),
+        semantic_hash: semantic_hash(&file),
+        lsh_bands: minhash::band_keys(&content),
+        cluster_id: labeled.id.clone(),
+        cluster_size: 1,
+        redactions: redact::as_rows(counts),
+        kept: reason.is_none(),
+        filter_reason: reason.map(str::to_owned),
+        id: labeled.id,
+        source: labeled.source,
+        repo: labeled.repo,
+        path: labeled.path,
+        license: labeled.license,
+        stack: labeled.stack,
+        framework: labeled.framework,
+        package_manager: labeled.package_manager,
+        quality: labeled.quality,
+        content,
+        related,
+    }
+}
