@@ -78,7 +78,7 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
     let compute = |record: CuratedRecord| {
         let project = project_of(&record);
         let result = rewrite(&project, &catalog, &templates);
-        let made = pairs(&record, &result);
+        let made = pairs(&record, &result, &catalog.llm_assist.ranking_weights);
         if made.is_empty() {
             let (reason, detail) = match (&record.stack, result.rejected.first()) {
                 (_, Some(rejected)) => {

@@ -7,6 +7,7 @@
 //! - explain: the smells the chosen rule fixes and why, citing rule ids, from the lint rules'
 //!   own doc text and the rule's rationale.
 
+use codi_core::catalog::RankingWeights;
 use codi_core::lint::{Severity, find_rule};
 use codi_core::records::{CuratedRecord, sha256_hex};
 use codi_core::rewrite::{Candidate, Rewrite};
@@ -48,7 +49,11 @@ fn context(record: &CuratedRecord, rewrite: &Rewrite) -> Value {
 /// The pairs of one curated Dockerfile, in task order: rewrite, rank and explain when a rule
 /// applies; otherwise an explanation of its lint findings alone; nothing for a clean file no
 /// rule applies to.
-pub fn pairs(record: &CuratedRecord, rewrite: &Rewrite) -> Vec<codi_core::records::PairRecord> {
+pub fn pairs(
+    record: &CuratedRecord,
+    rewrite: &Rewrite,
+    weights: &RankingWeights,
+) -> Vec<codi_core::records::PairRecord> {
     let stack = record.stack.clone().unwrap_or_else(|| "unknown".to_owned());
     let make = |task: &str, rule_ids: Vec<String>, instruction: &str, input: Value, output: Value| {
         let example = Example { instruction, input: &input, output: &output };
@@ -93,7 +98,7 @@ pub fn pairs(record: &CuratedRecord, rewrite: &Rewrite) -> Vec<codi_core::record
         json!({"rule_id": best.rule_id, "parameters": best.parameters}),
     ));
     if rewrite.candidates.len() >= 2 {
-        let (input, output) = rank(record, rewrite);
+        let (input, output) = rank(record, rewrite, weights);
         out.push(make("rank", rewrite.candidates.iter().map(|c| c.rule_id.clone()).collect(), RANK, input, output));
     }
     if !best.fixes.is_empty() {
@@ -106,7 +111,7 @@ pub fn pairs(record: &CuratedRecord, rewrite: &Rewrite) -> Vec<codi_core::record
 
 /// Candidates labelled A, B, C … in an order fixed by the file's id (not the gold order), and
 /// the gold order by estimated deltas.
-fn rank(record: &CuratedRecord, rewrite: &Rewrite) -> (Value, Value) {
+fn rank(record: &CuratedRecord, rewrite: &Rewrite, weights: &RankingWeights) -> (Value, Value) {
     let mut shown: Vec<&Candidate> = rewrite.candidates.iter().collect();
     shown.sort_by_key(|c| sha256_hex(format!("{}:{}", record.id, c.rule_id).as_bytes()));
     let label = |i: usize| char::from(b'A' + (i % 26) as u8).to_string();
@@ -135,7 +140,7 @@ fn rank(record: &CuratedRecord, rewrite: &Rewrite) -> (Value, Value) {
     let next = &rewrite.candidates[1];
     let rationale = format!(
         "{} ranks first with an estimated score of {:+.3} against the original (size {:+.0}%, layers {:+.0}%, build time {:+.0}%); \
-         {} follows at {:+.3}. Scores weigh size 0.40, layers 0.30, build time 0.20 and policy 0.10.",
+         {} follows at {:+.3}. Scores weigh size {:.2}, layers {:.2}, build time {:.2} and policy {:.2}.",
         best.rule_id,
         best.deltas.score,
         -100.0 * best.deltas.size_reduction,
@@ -143,6 +148,10 @@ fn rank(record: &CuratedRecord, rewrite: &Rewrite) -> (Value, Value) {
         -100.0 * best.deltas.build_time,
         next.rule_id,
         next.deltas.score,
+        weights.size_reduction,
+        weights.layer_reduction,
+        weights.build_time,
+        weights.policy_compliance,
     );
     let rule_order: Vec<&str> = rewrite.candidates.iter().map(|c| c.rule_id.as_str()).collect();
     (input, json!({"order": order, "rule_ids": rule_order, "rationale": rationale}))
