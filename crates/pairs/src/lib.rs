@@ -109,27 +109,33 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
 /// The project the rules are matched against: the context files collected with the Dockerfile,
 /// and the files its COPY and ADD instructions name (they exist in its build context).
 pub fn project_of(record: &CuratedRecord) -> Project {
-    let file = codi_core::syntax::parse(&record.content);
-    let mut files = project_files(&record.related);
-    for instruction in &file.instructions {
-        if let InstructionKind::Copy(list) | InstructionKind::Add(list) = &instruction.kind
-            && instruction.flag_value("from").is_none()
-        {
-            let literal =
-                |raw: &str| !raw.contains(['*', '?', '[', '$']) && !raw.contains("://") && !raw.ends_with('/');
-            for source in list.sources().iter().filter(|s| literal(&s.raw)) {
-                let path = source.raw.trim_start_matches("./").trim_matches('"').to_owned();
-                if !path.is_empty() && path != "." {
-                    files.paths.push(path);
-                }
-            }
-        }
-    }
-    files.paths.sort();
-    files.paths.dedup();
     let context_bytes = record.content.len() as u64
         + record.related.iter().filter_map(|r| r.content.as_ref()).map(|c| c.len() as u64).sum::<u64>();
     let directory = record.path.rsplit_once('/').map_or("", |(dir, _)| dir);
     let name = format!("{}/{directory}", record.repo);
-    Project::in_memory(name.trim_end_matches('/'), "Dockerfile", &record.content, files, context_bytes)
+    let mut project = Project::in_memory(
+        name.trim_end_matches('/'),
+        "Dockerfile",
+        &record.content,
+        project_files(&record.related),
+        context_bytes,
+    );
+    let literal = |raw: &str| !raw.contains(['*', '?', '[', '$']) && !raw.contains("://") && !raw.ends_with('/');
+    let mut copied = Vec::new();
+    for instruction in &project.dockerfile.instructions {
+        if let InstructionKind::Copy(list) | InstructionKind::Add(list) = &instruction.kind
+            && instruction.flag_value("from").is_none()
+        {
+            for source in list.sources().iter().filter(|s| literal(&s.raw)) {
+                let path = source.raw.trim_start_matches("./").trim_matches('"').to_owned();
+                if !path.is_empty() && path != "." {
+                    copied.push(path);
+                }
+            }
+        }
+    }
+    project.files.paths.extend(copied);
+    project.files.paths.sort();
+    project.files.paths.dedup();
+    project
 }

@@ -70,13 +70,12 @@ fn split_path(out: &Path, split: &str) -> PathBuf {
     out.join(format!("{split}.parquet"))
 }
 
-/// Previous assignments: cluster key → split index.
-fn previous_assignments(out: &Path) -> Result<HashMap<u128, usize>> {
+/// Calls `f(cluster key, split index)` for every row of the split files that exist.
+fn for_each_assigned(out: &Path, mut f: impl FnMut(u128, usize)) -> Result<()> {
     #[derive(Deserialize)]
     struct Cluster {
         cluster_id: String,
     }
-    let mut assigned = HashMap::new();
     for (index, split) in SPLITS.iter().enumerate() {
         let path = split_path(out, split);
         if !path.is_file() {
@@ -84,10 +83,19 @@ fn previous_assignments(out: &Path) -> Result<HashMap<u128, usize>> {
         }
         for batch in TableReader::<Cluster>::open(&path, Some(&["cluster_id"]))? {
             for row in batch? {
-                assigned.insert(id_key(&row.cluster_id), index);
+                f(id_key(&row.cluster_id), index);
             }
         }
     }
+    Ok(())
+}
+
+/// Previous assignments: cluster key → split index.
+fn previous_assignments(out: &Path) -> Result<HashMap<u128, usize>> {
+    let mut assigned = HashMap::new();
+    for_each_assigned(out, |key, index| {
+        assigned.insert(key, index);
+    })?;
     Ok(assigned)
 }
 
@@ -155,7 +163,10 @@ pub fn split(options: &SplitOptions, progress: &dyn Progress) -> Result<Stats> {
 
     let fingerprint = format!("split-1 ratios={:?} seed={}", options.ratios, options.seed);
     let mut stats = Stats::new("split", &fingerprint, Shard::ALL);
-    let mut writers = SPLITS.map(|s| TableWriter::<PairRecord>::create(&split_path(&options.out, s)));
+    let mut writers = SPLITS
+        .iter()
+        .map(|s| TableWriter::<PairRecord>::create(&split_path(&options.out, s)))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut jsonl: Vec<Vec<u8>> = vec![Vec::new(); 3];
     progress.phase("split: writing", Some(groups.values().map(|g| g.pairs).sum()));
     let mut seen = std::collections::HashSet::new();
@@ -175,17 +186,14 @@ pub fn split(options: &SplitOptions, progress: &dyn Progress) -> Result<Stats> {
                     serde_json::to_writer(&mut jsonl[split], &row).map_err(|e| Error::Options(e.to_string()))?;
                     jsonl[split].push(b'\n');
                 }
-                match &mut writers[split] {
-                    Ok(writer) => writer.push(row)?,
-                    Err(e) => return Err(Error::Options(e.to_string())),
-                }
+                writers[split].push(row)?;
                 stats.output += 1;
                 progress.advance(1);
             }
         }
     }
     for writer in writers {
-        writer?.finish()?;
+        writer.finish()?;
     }
     if options.jsonl {
         for (split, lines) in SPLITS.iter().zip(jsonl) {
@@ -203,22 +211,13 @@ pub fn split(options: &SplitOptions, progress: &dyn Progress) -> Result<Stats> {
 
 /// How many clusters have pairs in more than one split file (0 unless something is wrong).
 pub fn clusters_in_several_splits(out: &Path) -> Result<u64> {
-    #[derive(Deserialize)]
-    struct Cluster {
-        cluster_id: String,
-    }
     let mut first: HashMap<u128, usize> = HashMap::new();
     let mut crossing = std::collections::HashSet::new();
-    for (index, split) in SPLITS.iter().enumerate() {
-        for batch in TableReader::<Cluster>::open(&split_path(out, split), Some(&["cluster_id"]))? {
-            for row in batch? {
-                let key = id_key(&row.cluster_id);
-                if *first.entry(key).or_insert(index) != index {
-                    crossing.insert(key);
-                }
-            }
+    for_each_assigned(out, |key, index| {
+        if *first.entry(key).or_insert(index) != index {
+            crossing.insert(key);
         }
-    }
+    })?;
     Ok(crossing.len() as u64)
 }
 

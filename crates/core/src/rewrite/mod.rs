@@ -80,9 +80,9 @@ impl Checked {
     pub fn new(text: &str, project: &Project) -> Self {
         let file = parse(text);
         let analysis = analyze_project(&file, &project.files);
-        let violations = check_policy(&file, &analysis);
-        let warnings =
-            lint(&file, &LintConfig::default()).into_iter().filter(|f| f.severity <= Severity::Warning).collect();
+        let findings = lint(&file, &LintConfig::default());
+        let violations = check_policy(&file, &analysis, &findings);
+        let warnings = findings.into_iter().filter(|f| f.severity <= Severity::Warning).collect();
         Self { file, analysis, violations, warnings }
     }
 
@@ -98,8 +98,8 @@ impl Checked {
 pub fn rewrite(project: &Project, catalog: &Catalog, templates: &Templates) -> Rewrite {
     let original_analysis = analyze_project(&project.dockerfile, &project.files);
     let facts = Facts::detect(project, &original_analysis, catalog);
-    let original_violations = check_policy(&project.dockerfile, &original_analysis);
     let original_findings = lint(&project.dockerfile, &LintConfig::default());
+    let original_violations = check_policy(&project.dockerfile, &original_analysis, &original_findings);
     let original = estimate(&project.dockerfile, &original_analysis, Some(project), original_violations.len());
     let mut out = Rewrite {
         project: project.name(),

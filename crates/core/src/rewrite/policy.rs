@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::analysis::{Analysis, Base, run_script};
-use crate::lint::{LintConfig, lint};
+use crate::lint::Finding;
 use crate::syntax::{Dockerfile, InstructionKind};
 
 /// One violated check.
@@ -19,8 +19,9 @@ pub struct Violation {
 /// Lint codes for things a builder refuses or does not do as written.
 const BUILD_CODES: &[&str] = &["CD008", "DL3021", "DL3022", "DL3023", "DL3024", "DL3061", "DL3000", "DL3043"];
 
-/// Every policy and build-validity violation of a Dockerfile.
-pub fn check(file: &Dockerfile, analysis: &Analysis) -> Vec<Violation> {
+/// Every policy and build-validity violation of a Dockerfile, given its analysis and its lint
+/// findings (the build-validity checks are lint rules).
+pub fn check(file: &Dockerfile, analysis: &Analysis, findings: &[Finding]) -> Vec<Violation> {
     let mut out: Vec<Violation> = file
         .diagnostics
         .iter()
@@ -77,7 +78,7 @@ pub fn check(file: &Dockerfile, analysis: &Analysis) -> Vec<Violation> {
             });
         }
     }
-    for finding in lint(file, &LintConfig::default()).into_iter().filter(|f| BUILD_CODES.contains(&f.code)) {
+    for finding in findings.iter().filter(|f| BUILD_CODES.contains(&f.code)) {
         out.push(Violation {
             check: "build",
             line: finding.line(),
