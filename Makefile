@@ -13,7 +13,7 @@ DATA ?= data
 # COLLECT="--local ../shared/corpus/dockerfiles --provenance ../shared/corpus/MANIFEST.csv".
 COLLECT ?= --local $(SAMPLES)
 
-.PHONY: help build release run test check fmt docs bench agreement fuzz \
+.PHONY: help build release run test check fmt docs bench agreement fuzz fuzz-model model generate \
 	data-collect data-extract data-label data-prepare data-prepare-full data-clean
 
 help: ## List the targets
@@ -25,14 +25,21 @@ build: ## Debug build of the workspace
 release: ## Optimized `codi` binary
 	cargo build --release -p codi
 
-run: release ## The main job on the embedded default: lint, analyze and rewrite the bundled sample projects
+run: release model ## The main job on the embedded default: lint, analyze and rewrite the sample projects, ask the default model
 	@mkdir -p $(OUT)/analysis
 	$(CODI) lint --no-fail --format sarif --output $(OUT)/lint.sarif $(SAMPLES)
 	@for project in $(SAMPLES)/*/; do $(CODI) analyze --format json "$$project" > "$(OUT)/analysis/$$(basename $$project).json" || exit 1; done
 	$(CODI) rewrite --out $(OUT)/rewrite $(SAMPLES)/*/
-	@echo "reports in $(OUT)/: lint.sarif, analysis/<project>.json, rewrite/<project>/report.md"
+	$(CODI) generate --json --max-tokens 96 --chat "In two sentences: why should a Dockerfile pin its base image tag?" > $(OUT)/model.json
+	@echo "reports in $(OUT)/: lint.sarif, analysis/<project>.json, rewrite/<project>/report.md, model.json"
 
-test: ## All tests (the hadolint and BuildKit oracle tests need `.ci/run`'s Python tools)
+model: ## Fetch the default model (SmolLM2-135M-Instruct, Q4_1 GGUF) into models/base, sha256-checked
+	scripts/fetch-model.sh
+
+generate: release model ## Ask the default model something: make generate PROMPT="What is a Dockerfile?"
+	$(CODI) generate --chat "$(or $(PROMPT),What is a multi-stage Docker build? Answer in two sentences.)"
+
+test: ## All tests (the oracle tests need `.ci/run`'s Python tools and `make model`)
 	cargo test --workspace
 
 check: ## Formatting and clippy, warnings as errors
@@ -45,11 +52,12 @@ fmt: ## Format the code
 docs: release ## Regenerate docs/rules.md from the rules' doc comments
 	$(CODI) rules --format markdown --output docs/rules.md
 
-bench: release ## Lint throughput vs hadolint, agreement, rewrite checks, the data pipeline at 100k files
+bench: release model ## Lint vs hadolint, agreement, rewrite checks, data pipeline at 100k files, the model runtime
 	$(CODI) bench lint --corpus $(CORPUS) --compare-hadolint
 	$(CODI) bench agreement --corpus $(CORPUS)
 	$(CODI) bench rewrite --hadolint
 	$(CODI) bench data --files 100000 --corpus $(CORPUS)
+	$(CODI) bench model
 
 agreement: release ## Per-code precision/recall/F1 against hadolint's labels, with every disagreement
 	$(CODI) bench agreement --corpus $(CORPUS) --disagreements
@@ -58,6 +66,10 @@ fuzz: ## Fuzz the parser for FUZZ_SECONDS (needs the nightly toolchain and cargo
 	mkdir -p fuzz/corpus/parse
 	cp crates/core/tests/fixtures/parser/*.Dockerfile crates/core/tests/fixtures/rules/*.Dockerfile fuzz/corpus/parse/
 	cd fuzz && cargo +nightly fuzz run -O parse corpus/parse -- -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -print_final_stats=1
+
+fuzz-model: ## Fuzz the GGUF and safetensors header readers for FUZZ_SECONDS each
+	cd fuzz && cargo +nightly fuzz run -O gguf -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1
+	cd fuzz && cargo +nightly fuzz run -O safetensors -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1
 
 data-collect: release ## Collect Dockerfiles and their context into data/raw (see COLLECT)
 	$(CODI) data collect $(COLLECT) --out $(DATA)/raw

@@ -35,6 +35,8 @@ enum Command {
     Analyze(commands::analyze::Args),
     /// Rules-first candidates for a project: rendered, checked, estimated, ranked and diffed.
     Rewrite(commands::rewrite::Args),
+    /// Generate text with a model (default: the embedded SmolLM2-135M-Instruct).
+    Generate(commands::generate::Args),
     /// The data pipeline: collect, extract, label, standardize, pairs, split, prepare.
     #[command(subcommand)]
     Data(commands::data::Data),
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Parse(args) => commands::parse::run(&args),
         Command::Analyze(args) => commands::analyze::run(&args),
         Command::Rewrite(args) => commands::rewrite::run(&args),
+        Command::Generate(args) => commands::generate::run(&args),
         Command::Data(data) => commands::data::run(&data),
         Command::Bench(bench) => commands::bench::run(&bench),
     };

@@ -75,6 +75,18 @@ pub(crate) enum Bench {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The model runtime: load time, prompt tokens/s (512), decode tokens/s (128), scoring 5
+    /// candidates of 200 tokens after a 300-token prompt, peak RSS.
+    Model {
+        #[command(flatten)]
+        model: super::generate::ModelArgs,
+        /// Timed runs per figure (the median is printed), after one warm-up.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Text whose tokens make the prompts and candidates.
+        #[arg(long, default_value = super::model_bench::default_text())]
+        text: PathBuf,
+    },
 }
 
 pub(crate) fn run(bench: &Bench) -> Result<ExitCode> {
@@ -85,6 +97,7 @@ pub(crate) fn run(bench: &Bench) -> Result<ExitCode> {
         Bench::Data { files, corpus, samples, catalog, dir } => {
             data_bench(*files, corpus, samples, catalog, dir.as_deref())
         }
+        Bench::Model { model, runs, text } => super::model_bench::run(model, (*runs).max(1), text),
     }
 }
 
@@ -351,7 +364,7 @@ fn hadolint_levels(candidates: &[&str]) -> Result<String> {
 }
 
 /// Peak resident memory since the last reset, in MiB (Linux; 0 elsewhere).
-fn peak_rss_mib() -> f64 {
+pub(crate) fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kib: f64 = status
         .lines()
@@ -362,7 +375,7 @@ fn peak_rss_mib() -> f64 {
 }
 
 /// Starts a new peak-RSS measurement (Linux: `clear_refs` 5 resets VmHWM).
-fn reset_peak_rss() {
+pub(crate) fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 

@@ -3,7 +3,9 @@
 pub(crate) mod analyze;
 pub(crate) mod bench;
 pub(crate) mod data;
+pub(crate) mod generate;
 pub(crate) mod lint;
+pub(crate) mod model_bench;
 pub(crate) mod parse;
 pub(crate) mod rewrite;
 pub(crate) mod rules;

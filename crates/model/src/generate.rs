@@ -1,0 +1,257 @@
+//! Text generation with a KV cache (greedy or seeded sampling, stop strings, streaming) and
+//! scoring of candidate continuations that share one prompt.
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::error::{Error, Result};
+use crate::model::{KvCache, Transformer};
+use crate::tokenizer::Tokenizer;
+
+/// How the next token is chosen. `temperature == 0` is greedy (argmax).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    pub temperature: f32,
+    /// Keep the `top_k` most likely tokens (0: all).
+    pub top_k: usize,
+    /// Keep the smallest set whose probability reaches `top_p` (1: all).
+    pub top_p: f32,
+    pub seed: u64,
+}
+
+impl Sampling {
+    pub const GREEDY: Self = Self { temperature: 0.0, top_k: 0, top_p: 1.0, seed: 0 };
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Self::GREEDY
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateOptions {
+    pub max_tokens: usize,
+    pub sampling: Sampling,
+    /// Generation ends when the text contains one of these (which is cut off).
+    pub stop: Vec<String>,
+    /// End at the model's end-of-sequence token.
+    pub stop_at_eos: bool,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self { max_tokens: 256, sampling: Sampling::GREEDY, stop: Vec::new(), stop_at_eos: true }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    Eos,
+    Stop,
+    Length,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    pub ids: Vec<u32>,
+    pub text: String,
+    pub finish: Finish,
+}
+
+/// Generates a continuation of `prompt`; `on_text` receives the text as it becomes final.
+pub fn generate(
+    model: &Transformer,
+    tokenizer: &Tokenizer,
+    prompt: &[u32],
+    options: &GenerateOptions,
+    mut on_text: impl FnMut(&str),
+) -> Result<Generation> {
+    if prompt.is_empty() {
+        return Err(Error::Invalid("the prompt has no tokens".into()));
+    }
+    let mut rng = SplitMix64(options.sampling.seed);
+    let mut cache = KvCache::default();
+    let mut logits = last_logits(model, &[prompt.to_vec()], &mut cache);
+    let mut ids = Vec::new();
+    let mut emitted = 0;
+    let hold_back = options.stop.iter().map(String::len).max().unwrap_or(0);
+    let mut finish = Finish::Length;
+    let mut text = String::new();
+    while ids.len() < options.max_tokens {
+        let next = sample(&mut logits, options.sampling, &mut rng);
+        if options.stop_at_eos && tokenizer.eos_ids().contains(&next) {
+            finish = Finish::Eos;
+            break;
+        }
+        ids.push(next);
+        text = tokenizer.decode(&ids)?;
+        if let Some(at) = options.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+            text.truncate(at);
+            finish = Finish::Stop;
+            break;
+        }
+        // Text is final once it is not a partial UTF-8 sequence and can no longer start a
+        // stop string.
+        if !text.ends_with('\u{FFFD}') {
+            let mut safe = text.len().saturating_sub(hold_back);
+            while !text.is_char_boundary(safe) {
+                safe -= 1;
+            }
+            if safe > emitted {
+                on_text(&text[emitted..safe]);
+                emitted = safe;
+            }
+        }
+        if ids.len() < options.max_tokens {
+            logits = last_logits(model, &[vec![next]], &mut cache);
+        }
+    }
+    if text.len() > emitted {
+        on_text(&text[emitted..]);
+    }
+    Ok(Generation { ids, text, finish })
+}
+
+/// The last position's logits of the (single) row, after running `ids` into `cache`.
+pub fn last_logits(model: &Transformer, ids: &[Vec<u32>], cache: &mut KvCache) -> Vec<f32> {
+    let hidden = model.forward(ids, None, cache);
+    let [batch, seq, width] = hidden.dims();
+    let last = hidden.narrow(1, seq - 1, 1).reshape([batch, 1, width]);
+    model.logits(last).into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 logits")
+}
+
+/// Chooses the next token from `logits` (modified in place).
+pub fn sample(logits: &mut [f32], sampling: Sampling, rng: &mut SplitMix64) -> u32 {
+    if sampling.temperature <= 0.0 {
+        return argmax(logits);
+    }
+    let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]));
+    if sampling.top_k > 0 {
+        order.truncate(sampling.top_k);
+    }
+    let max = logits[order[0] as usize];
+    let mut probs: Vec<f64> =
+        order.iter().map(|&i| f64::from((logits[i as usize] - max) / sampling.temperature).exp()).collect();
+    let total: f64 = probs.iter().sum();
+    let mut cumulative = 0.0;
+    let mut keep = probs.len();
+    for (n, p) in probs.iter_mut().enumerate() {
+        *p /= total;
+        cumulative += *p;
+        if cumulative >= f64::from(sampling.top_p) {
+            keep = n + 1;
+            break;
+        }
+    }
+    let kept = &probs[..keep];
+    let mut target = rng.next_f64() * kept.iter().sum::<f64>();
+    for (n, p) in kept.iter().enumerate() {
+        target -= p;
+        if target <= 0.0 {
+            return order[n];
+        }
+    }
+    order[keep - 1]
+}
+
+pub fn argmax(values: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v > values[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// A small seeded generator (SplitMix64): the same seed gives the same samples everywhere.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The log-likelihood of one candidate continuation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    /// Sum of the tokens' log-probabilities (nats).
+    pub logprob: f64,
+    pub tokens: usize,
+}
+
+impl Score {
+    pub fn mean(&self) -> f64 {
+        if self.tokens == 0 { 0.0 } else { self.logprob / self.tokens as f64 }
+    }
+}
+
+/// Scores each candidate continuation of `prompt`: the prompt runs once, and its KV cache is
+/// shared by every candidate, `batch` candidates at a time.
+pub fn score(model: &Transformer, prompt: &[u32], candidates: &[Vec<u32>], batch: usize) -> Result<Vec<Score>> {
+    if prompt.is_empty() {
+        return Err(Error::Invalid("the prompt has no tokens".into()));
+    }
+    let mut prompt_cache = KvCache::default();
+    let first = log_softmax_host(&last_logits(model, &[prompt.to_vec()], &mut prompt_cache));
+    let mut scores = Vec::with_capacity(candidates.len());
+    for group in candidates.chunks(batch.max(1)) {
+        // Each candidate's first token is scored from the prompt's last position; the rest run
+        // as one right-padded batch after the shared prompt.
+        let inputs: Vec<&[u32]> = group.iter().map(|c| &c[..c.len().saturating_sub(1)]).collect();
+        let width = inputs.iter().map(|c| c.len()).max().unwrap_or(0);
+        let mut group_scores: Vec<Score> = group
+            .iter()
+            .map(|c| Score {
+                logprob: c.first().map_or(0.0, |&t| f64::from(first[t as usize])),
+                tokens: usize::from(!c.is_empty()),
+            })
+            .collect();
+        if width > 0 {
+            let pad = 0;
+            let ids: Vec<Vec<u32>> =
+                inputs.iter().map(|c| c.iter().copied().chain(std::iter::repeat(pad)).take(width).collect()).collect();
+            let valid: Vec<Vec<bool>> = inputs.iter().map(|c| (0..width).map(|i| i < c.len()).collect()).collect();
+            let targets: Vec<i64> =
+                group.iter().flat_map(|c| (0..width).map(move |i| c.get(i + 1).map_or(0, |&t| i64::from(t)))).collect();
+            let mut cache = prompt_cache.repeat(group.len());
+            let hidden = model.forward(&ids, Some(&valid), &mut cache);
+            let device = hidden.device();
+            let logprobs = log_softmax(model.logits(hidden), 2);
+            let targets = Tensor::<3, Int>::from_data(TensorData::new(targets, [group.len(), width, 1]), &device);
+            let picked = logprobs
+                .gather(2, targets)
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("f32 log-probabilities");
+            for (n, (candidate, score)) in group.iter().zip(&mut group_scores).enumerate() {
+                let rest = candidate.len().saturating_sub(1);
+                score.logprob += picked[n * width..n * width + rest].iter().map(|&p| f64::from(p)).sum::<f64>();
+                score.tokens += rest;
+            }
+        }
+        scores.extend(group_scores);
+    }
+    Ok(scores)
+}
+
+fn log_softmax_host(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    let log_sum = max + sum.ln() as f32;
+    logits.iter().map(|&l| l - log_sum).collect()
+}

@@ -1,0 +1,161 @@
+//! The one linear layer of the model: a dense or packed (frozen, decoded on the fly) base
+//! weight, an optional bias, and an optional LoRA adapter. Inference with an adapter needs no
+//! merge, and the trainer trains the same layer.
+
+use std::sync::Arc;
+
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig};
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+
+use crate::packed::PackedWeight;
+
+/// Input rows up to which a packed matmul decodes weight rows into the dot products directly;
+/// above it, the matrix is decoded once and multiplied by the backend's GEMM.
+const FUSED_MAX_ROWS: usize = 8;
+
+/// A LoRA adapter: `y += scale · B(A(dropout(x)))`, A `[r, in]`, B `[out, r]` (PEFT's layout).
+#[derive(Module, Debug)]
+pub struct Lora {
+    pub a: Param<Tensor<2>>,
+    pub b: Param<Tensor<2>>,
+    pub scale: f64,
+    pub dropout: Dropout,
+}
+
+impl Lora {
+    /// A fresh adapter as PEFT initializes it: A Kaiming-uniform (a = √5), B zeros, so that
+    /// the layer starts out unchanged.
+    pub fn init(
+        in_features: usize,
+        out_features: usize,
+        rank: usize,
+        alpha: f64,
+        dropout: f64,
+        device: &Device,
+    ) -> Self {
+        let bound = 1.0 / (in_features as f64).sqrt();
+        let a = Tensor::random([rank, in_features], Distribution::Uniform(-bound, bound), device);
+        let b = Tensor::zeros([out_features, rank], device);
+        Self::from_tensors(a, b, alpha / rank as f64, dropout)
+    }
+
+    pub fn from_tensors(a: Tensor<2>, b: Tensor<2>, scale: f64, dropout: f64) -> Self {
+        Self { a: Param::from_tensor(a), b: Param::from_tensor(b), scale, dropout: DropoutConfig::new(dropout).init() }
+    }
+
+    pub fn rank(&self) -> usize {
+        self.a.dims()[0]
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Linear {
+    /// `[out, in]`, frozen (the base model is never trained).
+    dense: Option<Param<Tensor<2>>>,
+    #[module(skip)]
+    packed: Option<Arc<PackedWeight>>,
+    bias: Option<Param<Tensor<1>>>,
+    pub lora: Option<Lora>,
+}
+
+impl Linear {
+    pub fn dense(weight: Tensor<2>, bias: Option<Tensor<1>>) -> Self {
+        Self { dense: Some(frozen(weight)), packed: None, bias: bias.map(frozen), lora: None }
+    }
+
+    pub fn packed(weight: PackedWeight, bias: Option<Tensor<1>>) -> Self {
+        Self { dense: None, packed: Some(Arc::new(weight)), bias: bias.map(frozen), lora: None }
+    }
+
+    /// `[out, in]`.
+    pub fn shape(&self) -> [usize; 2] {
+        match (&self.dense, &self.packed) {
+            (Some(w), _) => w.dims(),
+            (None, Some(p)) => [p.rows(), p.cols()],
+            (None, None) => unreachable!("a linear layer has a weight"),
+        }
+    }
+
+    pub fn packed_weight(&self) -> Option<&PackedWeight> {
+        self.packed.as_deref()
+    }
+
+    /// The base weight as a dense `[out, in]` tensor (decoded when packed).
+    pub fn weight(&self, device: &Device) -> Tensor<2> {
+        match (&self.dense, &self.packed) {
+            (Some(w), _) => w.val(),
+            (None, Some(p)) => Tensor::from_data(TensorData::new(p.dequantize(), [p.rows(), p.cols()]), device),
+            (None, None) => unreachable!("a linear layer has a weight"),
+        }
+    }
+
+    pub fn bias(&self) -> Option<Tensor<1>> {
+        self.bias.as_ref().map(Param::val)
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let dims = x.dims();
+        let [out_features, in_features] = self.shape();
+        let rows = dims[..D - 1].iter().product::<usize>();
+        let x2: Tensor<2> = x.reshape([rows, in_features]);
+        let mut y = self.base_forward(x2.clone(), rows);
+        if let Some(bias) = &self.bias {
+            y = y + bias.val().unsqueeze::<2>();
+        }
+        if let Some(lora) = &self.lora {
+            y = y + lora
+                .dropout
+                .forward(x2)
+                .matmul(lora.a.val().transpose())
+                .matmul(lora.b.val().transpose())
+                .mul_scalar(lora.scale);
+        }
+        let mut out_dims = dims;
+        out_dims[D - 1] = out_features;
+        y.reshape(out_dims)
+    }
+
+    fn base_forward(&self, x: Tensor<2>, rows: usize) -> Tensor<2> {
+        let device = x.device();
+        match (&self.dense, &self.packed) {
+            (Some(w), _) => x.matmul(w.val().transpose()),
+            (None, Some(p)) if rows <= FUSED_MAX_ROWS && host_kernels(&device) => {
+                let input = x.into_data().convert::<f32>();
+                let values = input.as_slice::<f32>().expect("f32 activations");
+                Tensor::from_data(TensorData::new(p.matmul_t(values, rows), [rows, p.rows()]), &device)
+            }
+            (None, Some(_)) => x.matmul(self.weight(&device).transpose()),
+            (None, None) => unreachable!("a linear layer has a weight"),
+        }
+    }
+
+    /// Embedding lookup: the rows `ids` of the weight, `[n, in]`.
+    pub fn rows(&self, ids: &[u32], device: &Device) -> Tensor<2> {
+        let indices: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
+        match (&self.dense, &self.packed) {
+            (Some(w), _) => {
+                let ids = Tensor::<1, Int>::from_data(
+                    TensorData::new(ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>(), [ids.len()]),
+                    device,
+                );
+                w.val().select(0, ids)
+            }
+            (None, Some(p)) => {
+                Tensor::from_data(TensorData::new(p.gather_rows(&indices), [ids.len(), p.cols()]), device)
+            }
+            (None, None) => unreachable!("a linear layer has a weight"),
+        }
+    }
+}
+
+/// A frozen parameter: loaded weights are never trained.
+pub(crate) fn frozen<const D: usize>(tensor: Tensor<D>) -> Param<Tensor<D>> {
+    Param::from_tensor(tensor).set_require_grad(false)
+}
+
+/// Whether the host kernels may run on tensors of this device: the CPU backend without a
+/// gradient graph (the fused kernel is not differentiable with respect to its input).
+pub(crate) fn host_kernels(device: &Device) -> bool {
+    *device == Device::flex() && !device.is_autodiff()
+}

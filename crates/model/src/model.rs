@@ -1,0 +1,243 @@
+//! The decoder: Llama and Qwen2 from one [`ModelConfig`] (GQA, RoPE, RMSNorm, SwiGLU, optional
+//! q/k/v bias, tied or separate LM head), with a KV cache and padding-aware causal attention.
+
+use burn::module::{Module, Param};
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::config::ModelConfig;
+use crate::linear::{Linear, frozen};
+
+/// Added to the scores of keys a query may not see. Finite, so that a fully masked row (a
+/// padding query) gives harmless numbers instead of NaNs that would spread.
+const MASKED: f32 = -1e9;
+
+#[derive(Module, Debug)]
+pub struct RmsNorm {
+    pub weight: Param<Tensor<1>>,
+    pub eps: f64,
+}
+
+impl RmsNorm {
+    pub fn new(weight: Tensor<1>, eps: f64) -> Self {
+        Self { weight: frozen(weight), eps }
+    }
+
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let rms = x.clone().square().mean_dim(2).add_scalar(self.eps).sqrt();
+        x.div(rms).mul(self.weight.val().unsqueeze::<3>())
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Attention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub o_proj: Linear,
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub gate_proj: Linear,
+    pub up_proj: Linear,
+    pub down_proj: Linear,
+}
+
+#[derive(Module, Debug)]
+pub struct Block {
+    pub input_layernorm: RmsNorm,
+    pub self_attn: Attention,
+    pub post_attention_layernorm: RmsNorm,
+    pub mlp: Mlp,
+}
+
+/// The model. Field names follow Hugging Face's (`model.layers.N.self_attn.q_proj` …) so
+/// that adapter keys map one to one.
+#[derive(Module, Debug)]
+pub struct Transformer {
+    pub embed_tokens: Linear,
+    pub layers: Vec<Block>,
+    pub norm: RmsNorm,
+    /// `None` when the embeddings are tied.
+    pub lm_head: Option<Linear>,
+    #[module(skip)]
+    pub config: ModelConfig,
+}
+
+/// Keys and values of every layer for the tokens seen so far, and which of them are padding.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<(Tensor<4>, Tensor<4>)>,
+    /// Per batch row, one flag per cached position: false for padding.
+    valid: Vec<Vec<bool>>,
+}
+
+impl KvCache {
+    /// Cached positions (including padding).
+    pub fn len(&self) -> usize {
+        self.valid.first().map_or(0, Vec::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn batch(&self) -> usize {
+        self.valid.len()
+    }
+
+    /// A batch-1 cache repeated `n` times, so that `n` continuations share one prompt.
+    #[must_use]
+    pub fn repeat(&self, n: usize) -> Self {
+        assert!(self.batch() <= 1, "only a single-sequence cache can be repeated");
+        Self {
+            layers: self.layers.iter().map(|(k, v)| (k.clone().repeat_dim(0, n), v.clone().repeat_dim(0, n))).collect(),
+            valid: vec![self.valid.first().cloned().unwrap_or_default(); n],
+        }
+    }
+}
+
+impl Transformer {
+    pub fn device(&self) -> Device {
+        self.norm.weight.device()
+    }
+
+    /// Runs `ids` (`batch` rows of equal length; `valid[b][i]` false marks padding) after what
+    /// `cache` holds, appends their keys and values to it, and returns the final hidden states
+    /// `[batch, seq, hidden]` (after the last norm).
+    pub fn forward(&self, ids: &[Vec<u32>], valid: Option<&[Vec<bool>]>, cache: &mut KvCache) -> Tensor<3> {
+        let device = self.device();
+        let (batch, seq) = (ids.len(), ids.first().map_or(0, Vec::len));
+        assert!(ids.iter().all(|row| row.len() == seq), "rows of equal length");
+        assert!(cache.is_empty() || cache.batch() == batch, "cache batch {} ≠ input batch {batch}", cache.batch());
+        let past = cache.len();
+        if cache.valid.is_empty() {
+            cache.valid = vec![Vec::new(); batch];
+        }
+        for (b, flags) in cache.valid.iter_mut().enumerate() {
+            flags.extend((0..seq).map(|i| valid.is_none_or(|v| v[b][i])));
+        }
+        let positions: Vec<Vec<usize>> = cache
+            .valid
+            .iter()
+            .map(|flags| {
+                let before = flags[..past].iter().filter(|&&v| v).count();
+                flags[past..].iter().scan(before, |n, &v| Some(std::mem::replace(n, *n + usize::from(v)))).collect()
+            })
+            .collect();
+        let (cos, sin) = self.rope_tables(&positions, &device);
+        let bias = self.attention_bias(&cache.valid, past, seq, &device);
+
+        let flat: Vec<u32> = ids.iter().flatten().copied().collect();
+        let mut x: Tensor<3> = self.embed_tokens.rows(&flat, &device).reshape([batch, seq, self.config.hidden_size]);
+        let fresh = cache.layers.is_empty();
+        for (index, layer) in self.layers.iter().enumerate() {
+            let layer_cache = if fresh { None } else { Some(cache.layers[index].clone()) };
+            let (h, kv) =
+                self.attention(layer, layer.input_layernorm.forward(x.clone()), layer_cache, &cos, &sin, bias.clone());
+            if fresh {
+                cache.layers.push(kv);
+            } else {
+                cache.layers[index] = kv;
+            }
+            x = x + h;
+            let h = layer.post_attention_layernorm.forward(x.clone());
+            let mlp = &layer.mlp;
+            x = x + mlp.down_proj.forward(silu(mlp.gate_proj.forward(h.clone())).mul(mlp.up_proj.forward(h)));
+        }
+        self.norm.forward(x)
+    }
+
+    /// Logits `[batch, seq, vocab]` for hidden states.
+    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        self.lm_head.as_ref().unwrap_or(&self.embed_tokens).forward(hidden)
+    }
+
+    fn attention(
+        &self,
+        layer: &Block,
+        normed: Tensor<3>,
+        cache: Option<(Tensor<4>, Tensor<4>)>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        bias: Option<Tensor<4>>,
+    ) -> (Tensor<3>, (Tensor<4>, Tensor<4>)) {
+        let config = &self.config;
+        let [batch, seq, _] = normed.dims();
+        let attn = &layer.self_attn;
+        let heads = |x: Tensor<3>, n: usize| x.reshape([batch, seq, n, config.head_dim]).swap_dims(1, 2);
+        let q = rope(heads(attn.q_proj.forward(normed.clone()), config.num_heads), cos, sin);
+        let k = rope(heads(attn.k_proj.forward(normed.clone()), config.num_kv_heads), cos, sin);
+        let v = heads(attn.v_proj.forward(normed), config.num_kv_heads);
+        let (k, v) = match cache {
+            Some((past_k, past_v)) => (Tensor::cat(vec![past_k, k], 2), Tensor::cat(vec![past_v, v], 2)),
+            None => (k, v),
+        };
+        // Grouped-query attention without copying keys: the query heads that share a key/value
+        // head are stacked along the sequence axis.
+        let groups = config.num_heads / config.num_kv_heads;
+        let q = q.reshape([batch, config.num_kv_heads, groups * seq, config.head_dim]);
+        let mut scores = q.matmul(k.clone().swap_dims(2, 3)).mul_scalar(1.0 / (config.head_dim as f64).sqrt());
+        if let Some(bias) = bias {
+            scores = scores + bias;
+        }
+        let out = softmax(scores, 3).matmul(v.clone());
+        let out = out.reshape([batch, config.num_heads, seq, config.head_dim]).swap_dims(1, 2).reshape([
+            batch,
+            seq,
+            config.num_heads * config.head_dim,
+        ]);
+        (attn.o_proj.forward(out), (k, v))
+    }
+
+    /// cos and sin `[batch, 1, seq, head_dim]` for each row's positions (HF's rotate-half
+    /// layout: the two halves of a head share frequencies).
+    fn rope_tables(&self, positions: &[Vec<usize>], device: &Device) -> (Tensor<4>, Tensor<4>) {
+        let hd = self.config.head_dim;
+        let inv_freq: Vec<f64> =
+            (0..hd / 2).map(|i| self.config.rope_theta.powf(-((2 * i) as f64) / hd as f64)).collect();
+        let (batch, seq) = (positions.len(), positions.first().map_or(0, Vec::len));
+        let mut cos = Vec::with_capacity(batch * seq * hd);
+        let mut sin = Vec::with_capacity(batch * seq * hd);
+        for &position in positions.iter().flatten() {
+            for _half in 0..2 {
+                for &f in &inv_freq {
+                    let angle = f64::from(position as u32) * f;
+                    cos.push(angle.cos() as f32);
+                    sin.push(angle.sin() as f32);
+                }
+            }
+        }
+        let shape = [batch, 1, seq, hd];
+        (Tensor::from_data(TensorData::new(cos, shape), device), Tensor::from_data(TensorData::new(sin, shape), device))
+    }
+
+    /// The additive mask `[batch, 1, groups·seq, past+seq]`: causal, and hiding padded keys.
+    /// `None` when every query may see every key (one new token, no padding).
+    fn attention_bias(&self, valid: &[Vec<bool>], past: usize, seq: usize, device: &Device) -> Option<Tensor<4>> {
+        let total = past + seq;
+        if seq == 1 && valid.iter().flatten().all(|&v| v) {
+            return None;
+        }
+        let groups = self.config.num_heads / self.config.num_kv_heads;
+        let mut bias = Vec::with_capacity(valid.len() * groups * seq * total);
+        for flags in valid {
+            for _group in 0..groups {
+                for i in 0..seq {
+                    bias.extend(flags.iter().enumerate().map(|(j, &v)| if v && j <= past + i { 0.0 } else { MASKED }));
+                }
+            }
+        }
+        Some(Tensor::from_data(TensorData::new(bias, [valid.len(), 1, groups * seq, total]), device))
+    }
+}
+
+/// Rotary embedding, rotate-half form: `x·cos + rotate_half(x)·sin`.
+fn rope(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
+    let half = x.dims()[3] / 2;
+    let x1 = x.clone().narrow(3, 0, half);
+    let x2 = x.clone().narrow(3, half, half);
+    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
+    x.mul(cos.clone()) + rotated.mul(sin.clone())
+}
