@@ -316,19 +316,58 @@ fn default_model() -> Option<PathBuf> {
 fn generate_chat_with_the_default_model() {
     let Some(model) = default_model() else { return };
     let model = model.to_str().expect("UTF-8 path");
-    let out = codi(&["generate", "--model", model, "--chat", "What is a Dockerfile? Answer in one sentence.", "--max-tokens", "24", "--json"]);
+    let out = codi(&[
+        "generate",
+        "--model",
+        model,
+        "--chat",
+        "What is a Dockerfile? Answer in one sentence.",
+        "--max-tokens",
+        "24",
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let mut report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     report.as_object_mut().expect("object").retain(|key, _| !matches!(key.as_str(), "seconds" | "model"));
     insta::assert_json_snapshot!(report);
 
     // Streaming text equals the JSON text; sampling is reproducible from its seed.
-    let streamed = codi(&["generate", "--model", model, "--chat", "What is a Dockerfile? Answer in one sentence.", "--max-tokens", "24"]);
+    let streamed = codi(&[
+        "generate",
+        "--model",
+        model,
+        "--chat",
+        "What is a Dockerfile? Answer in one sentence.",
+        "--max-tokens",
+        "24",
+    ]);
     assert_eq!(stdout(&streamed).trim_end(), report["text"].as_str().expect("text"));
-    let sampled = |seed: &str| stdout(&codi(&["generate", "--model", model, "--prompt", "FROM", "--max-tokens", "12", "--temperature", "0.9", "--top-p", "0.9", "--seed", seed]));
+    let sampled = |seed: &str| {
+        stdout(&codi(&[
+            "generate",
+            "--model",
+            model,
+            "--prompt",
+            "FROM",
+            "--max-tokens",
+            "12",
+            "--temperature",
+            "0.9",
+            "--top-p",
+            "0.9",
+            "--seed",
+            seed,
+        ]))
+    };
     assert_eq!(sampled("3"), sampled("3"));
 
-    let missing = codi(&["generate", "--model", "no/such-model", "--prompt", "x"]);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let missing = Command::new(env!("CARGO_BIN_EXE_codi"))
+        .args(["generate", "--model", "no/such-model", "--prompt", "x"])
+        .env("HF_HUB_CACHE", cache.path())
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .output()
+        .expect("codi runs");
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not in the local Hugging Face cache"));
 }

@@ -1,7 +1,10 @@
-//! Resolving a model argument: a GGUF file, a model directory, or a Hugging Face id found in
-//! the local Hugging Face cache (which works offline).
+//! Resolving a model argument: a GGUF file, a model directory, or a Hugging Face id — found in
+//! the local Hugging Face cache first (offline), downloaded into it when the hub is reachable.
 
 use std::path::{Path, PathBuf};
+
+use hf_hub::api::sync::{ApiBuilder, ApiRepo};
+use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
 
@@ -12,10 +15,34 @@ pub enum ModelLocation {
     HfDir(PathBuf),
 }
 
+/// Where hub ids are looked up and fetched from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hub {
+    /// The cache in the Hugging Face layout.
+    pub cache: PathBuf,
+    /// The hub's URL.
+    pub endpoint: String,
+}
+
+impl Hub {
+    /// `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`; `$HF_ENDPOINT`,
+    /// else huggingface.co — as the Python `huggingface_hub` does.
+    pub fn from_env() -> Self {
+        Self {
+            cache: hub_cache_dir(),
+            endpoint: std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".into()),
+        }
+    }
+}
+
 /// Resolves `spec`: an existing path (a `.gguf` file or a directory with `config.json`), or a
-/// hub id such as `Qwen/Qwen2.5-Coder-1.5B-Instruct` looked up in the local Hugging Face cache
-/// (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`).
+/// hub id such as `Qwen/Qwen2.5-Coder-1.5B-Instruct`, looked up in the hub cache and otherwise
+/// downloaded into it.
 pub fn resolve(spec: &str) -> Result<ModelLocation> {
+    resolve_with(spec, &Hub::from_env())
+}
+
+pub fn resolve_with(spec: &str, hub: &Hub) -> Result<ModelLocation> {
     let path = Path::new(spec);
     if path.is_file() {
         return Ok(ModelLocation::Gguf(path.to_owned()));
@@ -30,20 +57,12 @@ pub fn resolve(spec: &str) -> Result<ModelLocation> {
     if !is_hub_id {
         return Err(Error::NotFound { id: spec.into(), message: "no such file or directory".into() });
     }
-    let cache = hub_cache_dir();
-    match snapshot(&cache, spec) {
-        Some(dir) => location_of_dir(&dir).ok_or_else(|| Error::NotFound {
-            id: spec.into(),
-            message: format!("{} has no config.json", dir.display()),
-        }),
-        None => Err(Error::NotFound {
-            id: spec.into(),
-            message: format!(
-                "not in the local Hugging Face cache ({}); fetch it where huggingface.co is reachable (`hf download {spec}`) and copy the cache here, or pass a directory or GGUF file",
-                cache.display()
-            ),
-        }),
-    }
+    let dir = match snapshot(&hub.cache, spec) {
+        Some(dir) => dir,
+        None => download(spec, hub)?,
+    };
+    location_of_dir(&dir)
+        .ok_or_else(|| Error::NotFound { id: spec.into(), message: format!("{} has no config.json", dir.display()) })
 }
 
 fn location_of_dir(dir: &Path) -> Option<ModelLocation> {
@@ -76,7 +95,55 @@ fn snapshot(cache: &Path, id: &str) -> Option<PathBuf> {
     let repo = cache.join(format!("models--{}", id.replace('/', "--")));
     let revision = std::fs::read_to_string(repo.join("refs/main")).ok()?;
     let dir = repo.join("snapshots").join(revision.trim());
-    dir.is_dir().then_some(dir)
+    (dir.is_dir() && dir.join("config.json").is_file()).then_some(dir)
+}
+
+/// Downloads what loading needs (config, weights — every shard of a sharded index —, tokenizer)
+/// into the cache and returns the snapshot directory.
+fn download(id: &str, hub: &Hub) -> Result<PathBuf> {
+    let Hub { cache, endpoint } = hub;
+    let unreachable = |file: &str, error: &dyn std::fmt::Display| Error::NotFound {
+        id: id.into(),
+        message: format!(
+            "not in the local Hugging Face cache ({}), and fetching {file} from {endpoint} failed: {error}",
+            cache.display()
+        ),
+    };
+    let api = ApiBuilder::new()
+        .with_endpoint(endpoint.clone())
+        .with_cache_dir(cache.clone())
+        .with_progress(false)
+        .with_retries(1)
+        .build()
+        .map_err(|e| unreachable("anything", &e))?;
+    let repo = api.model(id.to_owned());
+    let get = |repo: &ApiRepo, file: &str| repo.get(file).map_err(|e| unreachable(file, &e));
+    let config = get(&repo, "config.json")?;
+    match repo.get("model.safetensors.index.json") {
+        Ok(index) => {
+            let text = std::fs::read(&index).map_err(|e| Error::io(&index, e))?;
+            let json: Json =
+                serde_json::from_slice(&text).map_err(|source| Error::Json { path: index.clone(), source })?;
+            let mut shards: Vec<&str> = json
+                .get("weight_map")
+                .and_then(Json::as_object)
+                .into_iter()
+                .flat_map(|m| m.values().filter_map(Json::as_str))
+                .collect();
+            shards.sort_unstable();
+            shards.dedup();
+            for shard in shards {
+                get(&repo, shard)?;
+            }
+        }
+        Err(_) => {
+            get(&repo, "model.safetensors")?;
+        }
+    }
+    get(&repo, "tokenizer.json")?;
+    // Optional: the chat template and special tokens.
+    let _ = repo.get("tokenizer_config.json");
+    Ok(config.parent().map_or_else(|| cache.clone(), Path::to_owned))
 }
 
 #[cfg(test)]
@@ -89,6 +156,7 @@ mod tests {
         let repo = cache.path().join("models--Qwen--Tiny");
         std::fs::create_dir_all(repo.join("refs")).expect("mkdir");
         std::fs::create_dir_all(repo.join("snapshots/abc123")).expect("mkdir");
+        std::fs::write(repo.join("snapshots/abc123/config.json"), "{}").expect("write");
         std::fs::write(repo.join("refs/main"), "abc123\n").expect("write");
         assert_eq!(snapshot(cache.path(), "Qwen/Tiny"), Some(repo.join("snapshots/abc123")));
         assert_eq!(snapshot(cache.path(), "Qwen/Other"), None);

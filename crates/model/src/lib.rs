@@ -26,7 +26,7 @@ pub use error::{Error, Result};
 pub use generate::{
     Finish, GenerateOptions, Generation, Sampling, Score, SplitMix64, argmax, generate, last_logits, sample, score,
 };
-pub use hub::{ModelLocation, resolve};
+pub use hub::{Hub, ModelLocation, resolve, resolve_with};
 pub use linear::{Linear, Lora};
 pub use load::{Quantize, from_gguf, from_hf_dir};
 pub use model::{Attention, Block, KvCache, Mlp, RmsNorm, Transformer};

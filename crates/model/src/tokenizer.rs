@@ -38,15 +38,20 @@ impl Tokenizer {
     /// `tokenizer.json`, with the chat template and special tokens of `tokenizer_config.json`
     /// beside it when there is one.
     pub fn from_dir(dir: &Path) -> Result<Self> {
-        let path = dir.join("tokenizer.json");
-        let inner = tokenizers::Tokenizer::from_file(&path)
-            .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))?;
-        let config_path = dir.join("tokenizer_config.json");
-        let config: Json = if config_path.is_file() {
-            let text = std::fs::read(&config_path).map_err(|e| Error::io(&config_path, e))?;
-            serde_json::from_slice(&text).map_err(|source| Error::Json { path: config_path.clone(), source })?
-        } else {
-            Json::Null
+        Self::from_file(&dir.join("tokenizer.json"), Some(&dir.join("tokenizer_config.json")))
+    }
+
+    /// A `tokenizer.json` file, with the chat template and special tokens of a
+    /// `tokenizer_config.json` when one is given and exists.
+    pub fn from_file(path: &Path, config_path: Option<&Path>) -> Result<Self> {
+        let inner =
+            tokenizers::Tokenizer::from_file(path).map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))?;
+        let config: Json = match config_path.filter(|p| p.is_file()) {
+            Some(config_path) => {
+                let text = std::fs::read(config_path).map_err(|e| Error::io(config_path, e))?;
+                serde_json::from_slice(&text).map_err(|source| Error::Json { path: config_path.to_owned(), source })?
+            }
+            None => Json::Null,
         };
         let token = |key: &str| match config.get(key) {
             Some(Json::String(s)) => Some(s.clone()),

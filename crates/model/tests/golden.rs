@@ -80,6 +80,30 @@ fn tokenizer_from_gguf_matches_transformers_and_llama_cpp() {
 }
 
 #[test]
+fn reference_tokenizer_json_matches_llama_cpp() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/smollm2-tokenizer.json");
+    if !path.is_file() {
+        eprintln!("skipped: {} is missing", path.display());
+        return;
+    }
+    let tokenizer = codi_model::Tokenizer::from_file(&path, None).expect("tokenizer.json loads");
+    let cases: Value =
+        serde_json::from_str(include_str!("fixtures/reference/smollm2-tokenizer-cases.json")).expect("cases");
+    for case in cases["cases"].as_array().expect("cases") {
+        assert_eq!(
+            tokenizer.encode(case["text"].as_str().expect("text")).expect("encode"),
+            ids(&case["llama_cpp_ids"])
+        );
+    }
+    for prompt in prompts() {
+        assert_eq!(
+            tokenizer.encode(prompt["text"].as_str().expect("text")).expect("encode"),
+            ids(&prompt["token_ids"])
+        );
+    }
+}
+
+#[test]
 fn chat_template_renders_like_transformers() {
     let Some(model) = model() else { return };
     let chat = prompts().iter().find(|p| p["name"] == "chat").expect("chat prompt");
