@@ -165,7 +165,9 @@ impl Gguf {
                     ty.block_len()
                 ));
             }
-            let size = elements / ty.block_len() * ty.block_bytes();
+            let Some(size) = (elements / ty.block_len()).checked_mul(ty.block_bytes()) else {
+                return fail(format!("dimensions {dims:?} of {} overflow", ty.name()));
+            };
             if relative % alignment != 0 {
                 return fail(format!("data offset {relative} is not aligned to {alignment}"));
             }

@@ -79,6 +79,12 @@ fn bad_tensor_entries_name_the_tensor() {
     let message = gguf_error(&w.bytes());
     assert!(message.contains("tensor `huge.weight`") && message.contains("overflow"), "{message}");
 
+    // Found by the fuzzer: the element count fits, its size in bytes does not.
+    let mut w = GgufWriter::default();
+    w.tensor("wide.weight", &[1 << 62, 2], GgmlType::F16.id(), vec![0; 4]);
+    let message = gguf_error(&w.bytes());
+    assert!(message.contains("tensor `wide.weight`") && message.contains("overflow"), "{message}");
+
     let mut w = GgufWriter::default();
     w.tensor("odd.weight", &[2, 33], GgmlType::Q4_1.id(), vec![0; 40]);
     assert!(gguf_error(&w.bytes()).contains("not a multiple of the Q4_1 block length"));
