@@ -316,31 +316,16 @@ fn default_model() -> Option<PathBuf> {
 fn generate_chat_with_the_default_model() {
     let Some(model) = default_model() else { return };
     let model = model.to_str().expect("UTF-8 path");
-    let out = codi(&[
-        "generate",
-        "--model",
-        model,
-        "--chat",
-        "What is a Dockerfile? Answer in one sentence.",
-        "--max-tokens",
-        "24",
-        "--json",
-    ]);
+    let chat =
+        ["generate", "--model", model, "--chat", "What is a Dockerfile? Answer in one sentence.", "--max-tokens", "24"];
+    let out = codi(&[&chat[..], &["--json"]].concat());
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let mut report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     report.as_object_mut().expect("object").retain(|key, _| !matches!(key.as_str(), "seconds" | "model"));
     insta::assert_json_snapshot!(report);
 
     // Streaming text equals the JSON text; sampling is reproducible from its seed.
-    let streamed = codi(&[
-        "generate",
-        "--model",
-        model,
-        "--chat",
-        "What is a Dockerfile? Answer in one sentence.",
-        "--max-tokens",
-        "24",
-    ]);
+    let streamed = codi(&chat);
     assert_eq!(stdout(&streamed).trim_end(), report["text"].as_str().expect("text"));
     let sampled = |seed: &str| {
         stdout(&codi(&[

@@ -205,53 +205,42 @@ pub fn score(model: &Transformer, prompt: &[u32], candidates: &[Vec<u32>], batch
     if prompt.is_empty() {
         return Err(Error::Invalid("the prompt has no tokens".into()));
     }
+    // All of the prompt but its last token runs once; each candidate then starts from that last
+    // token, so that every candidate token is scored by the same batched path.
+    let (&last, shared) = prompt.split_last().expect("a non-empty prompt");
     let mut prompt_cache = KvCache::default();
-    let first = log_softmax_host(&last_logits(model, &[prompt.to_vec()], &mut prompt_cache));
+    if !shared.is_empty() {
+        model.forward(&[shared.to_vec()], None, &mut prompt_cache);
+    }
     let mut scores = Vec::with_capacity(candidates.len());
     for group in candidates.chunks(batch.max(1)) {
-        // Each candidate's first token is scored from the prompt's last position; the rest run
-        // as one right-padded batch after the shared prompt.
-        let inputs: Vec<&[u32]> = group.iter().map(|c| &c[..c.len().saturating_sub(1)]).collect();
-        let width = inputs.iter().map(|c| c.len()).max().unwrap_or(0);
-        let mut group_scores: Vec<Score> = group
+        let inputs: Vec<Vec<u32>> = group
             .iter()
-            .map(|c| Score {
-                logprob: c.first().map_or(0.0, |&t| f64::from(first[t as usize])),
-                tokens: usize::from(!c.is_empty()),
-            })
+            .map(|c| std::iter::once(last).chain(c.iter().copied().take(c.len().saturating_sub(1))).collect())
             .collect();
-        if width > 0 {
-            let pad = 0;
-            let ids: Vec<Vec<u32>> =
-                inputs.iter().map(|c| c.iter().copied().chain(std::iter::repeat(pad)).take(width).collect()).collect();
-            let valid: Vec<Vec<bool>> = inputs.iter().map(|c| (0..width).map(|i| i < c.len()).collect()).collect();
-            let targets: Vec<i64> =
-                group.iter().flat_map(|c| (0..width).map(move |i| c.get(i + 1).map_or(0, |&t| i64::from(t)))).collect();
-            let mut cache = prompt_cache.repeat(group.len());
-            let hidden = model.forward(&ids, Some(&valid), &mut cache);
-            let device = hidden.device();
-            let logprobs = log_softmax(model.logits(hidden), 2);
-            let targets = Tensor::<3, Int>::from_data(TensorData::new(targets, [group.len(), width, 1]), &device);
-            let picked = logprobs
-                .gather(2, targets)
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .expect("f32 log-probabilities");
-            for (n, (candidate, score)) in group.iter().zip(&mut group_scores).enumerate() {
-                let rest = candidate.len().saturating_sub(1);
-                score.logprob += picked[n * width..n * width + rest].iter().map(|&p| f64::from(p)).sum::<f64>();
-                score.tokens += rest;
-            }
+        let width = inputs.iter().map(Vec::len).max().unwrap_or(1);
+        // Right padding: a causal mask keeps it from touching the real positions before it.
+        let pad = 0;
+        let ids: Vec<Vec<u32>> =
+            inputs.iter().map(|c| c.iter().copied().chain(std::iter::repeat(pad)).take(width).collect()).collect();
+        let valid: Vec<Vec<bool>> = inputs.iter().map(|c| (0..width).map(|i| i < c.len()).collect()).collect();
+        let targets: Vec<i64> =
+            group.iter().flat_map(|c| (0..width).map(move |i| c.get(i).map_or(0, |&t| i64::from(t)))).collect();
+        let mut cache = prompt_cache.repeat(group.len());
+        let hidden = model.forward(&ids, Some(&valid), &mut cache);
+        let device = hidden.device();
+        let logprobs = log_softmax(model.logits(hidden), 2);
+        let targets = Tensor::<3, Int>::from_data(TensorData::new(targets, [group.len(), width, 1]), &device);
+        let picked = logprobs
+            .gather(2, targets)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32 log-probabilities");
+        for (n, candidate) in group.iter().enumerate() {
+            let logprob = picked[n * width..n * width + candidate.len()].iter().map(|&p| f64::from(p)).sum();
+            scores.push(Score { logprob, tokens: candidate.len() });
         }
-        scores.extend(group_scores);
     }
     Ok(scores)
-}
-
-fn log_softmax_host(logits: &[f32]) -> Vec<f32> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
-    let log_sum = max + sum.ln() as f32;
-    logits.iter().map(|&l| l - log_sum).collect()
 }

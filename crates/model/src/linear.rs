@@ -132,7 +132,6 @@ impl Linear {
 
     /// Embedding lookup: the rows `ids` of the weight, `[n, in]`.
     pub fn rows(&self, ids: &[u32], device: &Device) -> Tensor<2> {
-        let indices: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
         match (&self.dense, &self.packed) {
             (Some(w), _) => {
                 let ids = Tensor::<1, Int>::from_data(
@@ -142,6 +141,7 @@ impl Linear {
                 w.val().select(0, ids)
             }
             (None, Some(p)) => {
+                let indices: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
                 Tensor::from_data(TensorData::new(p.gather_rows(&indices), [ids.len(), p.cols()]), device)
             }
             (None, None) => unreachable!("a linear layer has a weight"),

@@ -84,7 +84,7 @@ pub(crate) enum Bench {
         #[arg(long, default_value_t = 3)]
         runs: usize,
         /// Text whose tokens make the prompts and candidates.
-        #[arg(long, default_value = super::model_bench::default_text())]
+        #[arg(long, default_value = super::model_bench::TEXT)]
         text: PathBuf,
     },
 }

@@ -12,7 +12,7 @@ use super::bench::{peak_rss_mib, reset_peak_rss};
 use super::generate::ModelArgs;
 
 /// Tokens for the prompts and candidates: English prose of our own (the rule documentation).
-const TEXT: &str = "docs/rules.md";
+pub(crate) const TEXT: &str = "docs/rules.md";
 
 pub(crate) fn run(model_args: &ModelArgs, runs: usize, text: &Path) -> Result<ExitCode> {
     reset_peak_rss();
@@ -96,9 +96,4 @@ pub(crate) fn run(model_args: &ModelArgs, runs: usize, text: &Path) -> Result<Ex
     );
     anstream::println!("peak RSS: {:.0} MiB", peak_rss_mib());
     Ok(ExitCode::SUCCESS)
-}
-
-/// The default text, relative to the workspace.
-pub(crate) fn default_text() -> &'static str {
-    TEXT
 }
