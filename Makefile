@@ -12,8 +12,10 @@ DATA ?= data
 # COLLECT="--github --max-files 5000" (token in GITHUB_TOKEN); for the dev corpus,
 # COLLECT="--local ../shared/corpus/dockerfiles --provenance ../shared/corpus/MANIFEST.csv".
 COLLECT ?= --local $(SAMPLES)
+# The run `make train` makes: the default model on the sample splits, on CPU.
+TRAIN_CONFIG ?= configs/train/smollm2-135m-qlora.yaml
 
-.PHONY: help build release run test check fmt docs bench agreement fuzz fuzz-model model generate \
+.PHONY: help build release run test check fmt docs bench agreement fuzz fuzz-model model generate train train-resume \
 	data-collect data-extract data-label data-prepare data-prepare-full data-clean
 
 help: ## List the targets
@@ -39,6 +41,12 @@ model: ## Fetch the default model (SmolLM2-135M-Instruct, Q4_1 GGUF) into models
 generate: release model ## Ask the default model something: make generate PROMPT="What is a Dockerfile?"
 	$(CODI) generate --chat "$(or $(PROMPT),What is a multi-stage Docker build? Answer in two sentences.)"
 
+train: release model ## Train a QLoRA adapter (TRAIN_CONFIG; after `make data-prepare`) into models/adapters/<name>/, verified
+	$(CODI) train --config $(TRAIN_CONFIG)
+
+train-resume: release model ## Continue the newest checkpoint of TRAIN_CONFIG's run (runs/train/<name>/)
+	$(CODI) train --config $(TRAIN_CONFIG) --resume-from latest
+
 test: ## All tests (the oracle tests need `.ci/run`'s Python tools and `make model`)
 	cargo test --workspace
 
@@ -52,12 +60,13 @@ fmt: ## Format the code
 docs: release ## Regenerate docs/rules.md from the rules' doc comments
 	$(CODI) rules --format markdown --output docs/rules.md
 
-bench: release model ## Lint vs hadolint, agreement, rewrite checks, data pipeline at 100k files, the model runtime
+bench: release model ## Lint vs hadolint, agreement, rewrite checks, data pipeline at 100k files, the model runtime, LoRA training
 	$(CODI) bench lint --corpus $(CORPUS) --compare-hadolint
 	$(CODI) bench agreement --corpus $(CORPUS)
 	$(CODI) bench rewrite --hadolint
 	$(CODI) bench data --files 100000 --corpus $(CORPUS)
 	$(CODI) bench model
+	$(CODI) bench train
 
 agreement: release ## Per-code precision/recall/F1 against hadolint's labels, with every disagreement
 	$(CODI) bench agreement --corpus $(CORPUS) --disagreements

@@ -90,6 +90,15 @@ impl Linear {
         }
     }
 
+    /// The base weight with the adapter folded in, `W + scale·B·A` (`[out, in]`).
+    pub fn merged_weight(&self, device: &Device) -> Tensor<2> {
+        let weight = self.weight(device);
+        match &self.lora {
+            Some(lora) => weight + lora.b.val().matmul(lora.a.val()).mul_scalar(lora.scale),
+            None => weight,
+        }
+    }
+
     pub fn bias(&self) -> Option<Tensor<1>> {
         self.bias.as_ref().map(Param::val)
     }

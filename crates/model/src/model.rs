@@ -150,6 +150,52 @@ impl Transformer {
     }
 
     /// Logits `[batch, seq, vocab]` for hidden states.
+    /// Every weight under its Hugging Face name, with each layer's adapter merged in: what a
+    /// `model.safetensors` of the merged model holds.
+    pub fn hf_tensors(&self) -> Vec<crate::safetensors::NamedTensor> {
+        fn named<const D: usize>(name: String, tensor: Tensor<D>) -> crate::safetensors::NamedTensor {
+            let shape = tensor.dims().to_vec();
+            (name, shape, tensor.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 weights"))
+        }
+        let device = self.device();
+        let mut out = Vec::new();
+        let mut linear = |name: &str, linear: &Linear| {
+            out.push(named(format!("{name}.weight"), linear.merged_weight(&device)));
+            if let Some(bias) = linear.bias() {
+                out.push(named(format!("{name}.bias"), bias));
+            }
+        };
+        linear("model.embed_tokens", &self.embed_tokens);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            let (attn, mlp) = (&layer.self_attn, &layer.mlp);
+            for (name, proj) in [
+                ("self_attn.q_proj", &attn.q_proj),
+                ("self_attn.k_proj", &attn.k_proj),
+                ("self_attn.v_proj", &attn.v_proj),
+                ("self_attn.o_proj", &attn.o_proj),
+                ("mlp.gate_proj", &mlp.gate_proj),
+                ("mlp.up_proj", &mlp.up_proj),
+                ("mlp.down_proj", &mlp.down_proj),
+            ] {
+                linear(&format!("{p}.{name}"), proj);
+            }
+        }
+        if let Some(head) = &self.lm_head {
+            linear("lm_head", head);
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            out.push(named(format!("{p}.input_layernorm.weight"), layer.input_layernorm.weight.val()));
+            out.push(named(
+                format!("{p}.post_attention_layernorm.weight"),
+                layer.post_attention_layernorm.weight.val(),
+            ));
+        }
+        out.push(named("model.norm.weight".into(), self.norm.weight.val()));
+        out
+    }
+
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         self.lm_head.as_ref().unwrap_or(&self.embed_tokens).forward(hidden)
     }

@@ -1,5 +1,5 @@
 //! safetensors reader (single files and sharded `model.safetensors.index.json`), validating the
-//! header against the file before anything is trusted.
+//! header against the file before anything is trusted, and the writer adapters and merges use.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ pub enum Dtype {
 }
 
 impl Dtype {
-    fn parse(name: &str) -> Option<Self> {
+    pub fn parse(name: &str) -> Option<Self> {
         match name {
             "F32" => Some(Self::F32),
             "F16" => Some(Self::F16),
@@ -153,6 +153,42 @@ pub fn to_f32(dtype: Dtype, bytes: &[u8]) -> Vec<f32> {
         Dtype::F16 => bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
         Dtype::BF16 => bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
     }
+}
+
+/// One tensor to write: its name, shape and row-major values.
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+/// A safetensors file holding `tensors` (in name order) as `dtype`, with `metadata` as its
+/// `__metadata__`. The header is padded to 8 bytes, as the reference writer does.
+pub fn to_bytes(tensors: &[NamedTensor], dtype: Dtype, metadata: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut sorted: Vec<&NamedTensor> = tensors.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut header = serde_json::Map::new();
+    if !metadata.is_empty() {
+        header.insert("__metadata__".into(), serde_json::to_value(metadata).unwrap_or_default());
+    }
+    let mut offset = 0;
+    for (name, shape, values) in &sorted {
+        let end = offset + values.len() * dtype.size();
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": dtype.name(), "shape": shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    let mut header = serde_json::to_vec(&header).unwrap_or_default();
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend((header.len() as u64).to_le_bytes());
+    out.extend(header);
+    for (_, _, values) in sorted {
+        match dtype {
+            Dtype::F32 => out.extend(values.iter().flat_map(|v| v.to_le_bytes())),
+            Dtype::F16 => out.extend(values.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes())),
+            Dtype::BF16 => out.extend(values.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes())),
+        }
+    }
+    out
 }
 
 /// All tensors of a model directory: `model.safetensors`, or the shards that

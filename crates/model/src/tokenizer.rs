@@ -149,6 +149,21 @@ impl Tokenizer {
     }
 
     /// Token ids of `text`, special tokens written in the text included, nothing added.
+    /// `tokenizer.json` and a `tokenizer_config.json` with the chat template and special
+    /// tokens: the files [`Self::from_dir`] reads back.
+    pub fn to_files(&self) -> Result<[(&'static str, Vec<u8>); 2]> {
+        let tokenizer = self.inner.to_string(false).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let pad_token = self.pad_id.and_then(|id| self.inner.id_to_token(id));
+        let config = serde_json::json!({
+            "bos_token": self.bos_token,
+            "eos_token": self.eos_token,
+            "pad_token": pad_token,
+            "chat_template": self.chat_template,
+        });
+        let config = serde_json::to_vec_pretty(&config).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok([("tokenizer.json", tokenizer.into_bytes()), ("tokenizer_config.json", config)])
+    }
+
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let encoding = self.inner.encode(text, false).map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(encoding.get_ids().to_vec())

@@ -1,5 +1,6 @@
 //! One module per subcommand, and what they share: reading input, writing output atomically.
 
+pub(crate) mod adapter;
 pub(crate) mod analyze;
 pub(crate) mod bench;
 pub(crate) mod data;
@@ -9,6 +10,8 @@ pub(crate) mod model_bench;
 pub(crate) mod parse;
 pub(crate) mod rewrite;
 pub(crate) mod rules;
+pub(crate) mod train;
+pub(crate) mod train_bench;
 
 use std::io::{Read, Write};
 use std::path::Path;

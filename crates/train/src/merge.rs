@@ -1,0 +1,33 @@
+//! `codi adapter merge`: the base model with the adapter folded into its weights
+//! (`W + scale·B·A`), written as a Hugging Face model directory any loader reads.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use codi_model::safetensors::{self, Dtype};
+use codi_model::{Model, attach_adapter};
+
+use crate::error::Result;
+use crate::package::write_dir_atomically;
+
+/// Merges the adapter in `adapter` into `model` and writes `config.json`, `model.safetensors`
+/// (as `dtype`) and the tokenizer files to `out`. Returns the number of tensors written.
+pub fn merge(model: &mut Model, adapter: &Path, out: &Path, dtype: Dtype) -> Result<usize> {
+    attach_adapter(&mut model.transformer, adapter)?;
+    let tensors = model.transformer.hf_tensors();
+    let metadata = BTreeMap::from([("format".to_owned(), "pt".to_owned())]);
+    let mut config = model.transformer.config.to_hf_json();
+    config["torch_dtype"] = match dtype {
+        Dtype::F32 => "float32",
+        Dtype::F16 => "float16",
+        Dtype::BF16 => "bfloat16",
+    }
+    .into();
+    let mut files = vec![
+        ("config.json", serde_json::to_vec_pretty(&config).unwrap_or_default()),
+        ("model.safetensors", safetensors::to_bytes(&tensors, dtype, &metadata)),
+    ];
+    files.extend(model.tokenizer.to_files()?);
+    write_dir_atomically(out, &files)?;
+    Ok(tensors.len())
+}

@@ -1,0 +1,51 @@
+//! A run interrupted by a checkpoint and resumed in a new trainer continues exactly: the same
+//! losses, gradient norms, validation losses and final adapter as an uninterrupted run. (Its own
+//! test binary: the CPU backend's random generator is process-wide.)
+
+mod support;
+
+use codi_model::cpu;
+use codi_train::{Trainer, latest_checkpoint, resume, run};
+
+#[test]
+fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = support::setup(dir.path());
+    assert!(config.lora.dropout > 0.0, "the check covers the dropout stream");
+
+    let mut whole = Trainer::from_config(config.clone(), cpu()).expect("trainer");
+    let total = whole.total_steps();
+    let uninterrupted = run(&mut whole, &dir.path().join("whole"), None, &mut |_| {}).expect("run");
+    assert_eq!(uninterrupted.steps.len(), total);
+
+    // Stop mid-epoch (step 5 of 6 per epoch), then continue in a fresh process-like trainer.
+    let runs = dir.path().join("interrupted");
+    let mut first = Trainer::from_config(config.clone(), cpu()).expect("trainer");
+    let before = run(&mut first, &runs, Some(5), &mut |_| {}).expect("first part");
+    assert_eq!(first.state.batch_in_epoch, 10, "stopped inside an epoch");
+    drop(first);
+    let mut second = Trainer::from_config(config.clone(), cpu()).expect("trainer");
+    resume(&mut second, &latest_checkpoint(&runs).expect("checkpoint")).expect("resume");
+    let after = run(&mut second, &runs, None, &mut |_| {}).expect("second part");
+
+    let resumed: Vec<_> = before.steps.iter().chain(&after.steps).collect();
+    assert_eq!(resumed.len(), total);
+    for (a, b) in uninterrupted.steps.iter().zip(resumed) {
+        eprintln!(
+            "step {:2}: loss {:.6} vs {:.6}, lr {:.3e}, grad norm {:.4}",
+            a.step, a.loss, b.loss, a.lr, a.grad_norm
+        );
+        assert_eq!((a.step, a.loss, a.lr, a.grad_norm), (b.step, b.loss, b.lr, b.grad_norm));
+    }
+    let val = |s: &codi_train::Summary| s.val_losses.iter().filter(|(step, _)| *step > 5).copied().collect::<Vec<_>>();
+    assert_eq!(val(&uninterrupted), val(&after));
+    let weights = |t: &mut Trainer| t.parameters().into_iter().map(|p| p.into_data()).collect::<Vec<_>>();
+    assert_eq!(weights(&mut whole), weights(&mut second), "final adapters differ");
+
+    // A checkpoint refuses a run whose hyperparameters differ.
+    let mut other = config;
+    other.training.learning_rate *= 2.0;
+    let mut different = Trainer::from_config(other, cpu()).expect("trainer");
+    let error = resume(&mut different, &latest_checkpoint(&runs).expect("checkpoint")).expect_err("refused");
+    assert!(error.to_string().contains("another model, adapter shape, hyperparameters or data"), "{error}");
+}
