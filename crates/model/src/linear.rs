@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use crate::generate::SplitMix64;
 use crate::packed::PackedWeight;
 
 /// Input rows up to which a packed matmul decodes weight rows into the dot products directly;
@@ -24,18 +25,21 @@ pub struct Lora {
 }
 
 impl Lora {
-    /// A fresh adapter as PEFT initializes it: A Kaiming-uniform (a = √5), B zeros, so that
-    /// the layer starts out unchanged.
+    /// A fresh adapter as PEFT initializes it: A Kaiming-uniform (a = √5, i.e. U(±1/√in)),
+    /// B zeros, so that the layer starts out unchanged. A is drawn from `rng` on the host: the
+    /// same seed gives the same adapter on every backend and in every thread.
     pub fn init(
         in_features: usize,
         out_features: usize,
         rank: usize,
         alpha: f64,
         dropout: f64,
+        rng: &mut SplitMix64,
         device: &Device,
     ) -> Self {
         let bound = 1.0 / (in_features as f64).sqrt();
-        let a = Tensor::random([rank, in_features], Distribution::Uniform(-bound, bound), device);
+        let values: Vec<f32> = (0..rank * in_features).map(|_| ((2.0 * rng.next_f64() - 1.0) * bound) as f32).collect();
+        let a = Tensor::from_data(TensorData::new(values, [rank, in_features]), device);
         let b = Tensor::zeros([out_features, rank], device);
         Self::from_tensors(a, b, alpha / rank as f64, dropout)
     }

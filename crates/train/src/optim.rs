@@ -13,8 +13,9 @@ pub(crate) const BETA1: f64 = 0.9;
 pub(crate) const BETA2: f64 = 0.999;
 pub(crate) const EPSILON: f64 = 1e-8;
 
-/// The learning rate of each optimizer step (1-based): linear warmup from 0, then cosine or
-/// linear decay to 0 at `total`, or constant.
+/// The learning rate of each optimizer step (1-based): a linear warmup that reaches the peak at
+/// step `warmup`, then cosine or linear decay towards 0 (reached just after the last step, so
+/// that no step is spent at a zero rate), or constant.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
     pub scheduler: Scheduler,
@@ -35,7 +36,7 @@ impl Schedule {
         if step <= self.warmup && self.warmup > 0 {
             return self.peak * step as f64 / self.warmup as f64;
         }
-        let progress = (step - self.warmup) as f64 / (self.total - self.warmup).max(1) as f64;
+        let progress = step.saturating_sub(self.warmup + 1) as f64 / (self.total - self.warmup).max(1) as f64;
         let progress = progress.clamp(0.0, 1.0);
         match self.scheduler {
             Scheduler::Cosine => self.peak * 0.5 * (1.0 + (PI * progress).cos()),
@@ -96,4 +97,21 @@ pub fn clip_factor(gradients: &[Tensor<2>], max_norm: f64) -> (f64, f64) {
     let norm = squares.sqrt();
     let factor = if max_norm > 0.0 { (max_norm / (norm + 1e-6)).min(1.0) } else { 1.0 };
     (norm, factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warmup_then_cosine_never_spends_a_step_at_zero() {
+        let schedule = Schedule::new(Scheduler::Cosine, 1.0, 0.2, 10);
+        let rates: Vec<f64> = (1..=10).map(|step| schedule.lr(step)).collect();
+        assert_eq!(schedule.warmup, 2);
+        assert_eq!(&rates[..3], [0.5, 1.0, 1.0]);
+        assert!(rates.windows(2).skip(2).all(|w| w[1] < w[0]), "{rates:?}");
+        assert!(rates[9] > 0.0 && rates[9] < 0.05, "{rates:?}");
+        let linear = Schedule::new(Scheduler::Linear, 1.0, 0.0, 4);
+        assert_eq!((1..=4).map(|s| linear.lr(s)).collect::<Vec<_>>(), [1.0, 0.75, 0.5, 0.25]);
+    }
 }

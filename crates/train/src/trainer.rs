@@ -76,13 +76,14 @@ impl Trainer {
     ) -> Self {
         let device = model.device();
         assert!(device.is_autodiff(), "the trainer needs an autodiff device");
-        device.seed(config.training.seed);
         let lora = &config.lora;
+        let mut rng = codi_model::SplitMix64(config.training.seed);
         let mut modules = Vec::new();
         for (module, linear) in linear_layers_mut(&mut model) {
             if lora.target_modules.iter().any(|t| module.ends_with(&format!(".{t}"))) {
                 let [out_features, in_features] = linear.shape();
-                linear.lora = Some(Lora::init(in_features, out_features, lora.r, lora.alpha, lora.dropout, &device));
+                linear.lora =
+                    Some(Lora::init(in_features, out_features, lora.r, lora.alpha, lora.dropout, &mut rng, &device));
                 modules.push(module);
             }
         }
@@ -129,11 +130,17 @@ impl Trainer {
 
     /// Replaces the adapters' weights (in [`Self::parameters`] order).
     pub fn set_parameters(&mut self, values: Vec<Tensor<2>>) {
+        // New graph leaves must share the device's checkpointing strategy with the rest.
+        let strategy = self.model.device().gradient_checkpointing_strategy();
         let mut values = values.into_iter();
         for lora in self.loras() {
             for param in [&mut lora.a, &mut lora.b] {
-                let value = values.next().expect("one value per parameter");
-                *param = Param::from_tensor(Tensor::from_inner(value));
+                let value = Tensor::from_inner(values.next().expect("one value per parameter"));
+                let value = match strategy {
+                    Some(strategy) => value.with_gradient_checkpointing_strategy(strategy),
+                    None => value,
+                };
+                *param = Param::from_tensor(value);
             }
         }
     }
@@ -241,7 +248,8 @@ impl Trainer {
     }
 }
 
-/// The seed of micro-batch `index`'s dropout masks.
+/// The seed of micro-batch `index`'s dropout masks. Dropout draws from the backend's generator,
+/// which is process-wide on the CPU: runs that must match draw-for-draw do not share a process.
 fn dropout_seed(seed: u64, index: u64) -> u64 {
     let mut rng = codi_model::SplitMix64(seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03));
     rng.next_u64()

@@ -100,3 +100,22 @@ fn the_loss_falls_and_only_the_adapters_change() {
     assert_eq!(base_before, base_after, "the frozen base changed");
     assert_eq!(trainer.parameters().len(), 2 * 7 * support::LAYERS);
 }
+
+#[test]
+fn gradient_checkpointing_changes_memory_not_results() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = support::setup(dir.path());
+    config.training.max_steps = 3;
+    // Dropout draws from the process-wide generator, which other tests in this binary share.
+    config.lora.dropout = 0.0;
+    let losses = |checkpointing: bool| {
+        let mut config = config.clone();
+        config.training.gradient_checkpointing = checkpointing;
+        let mut trainer = Trainer::from_config(config, cpu()).expect("trainer");
+        (0..3).map(|_| trainer.step().loss).collect::<Vec<_>>()
+    };
+    let (plain, checkpointed) = (losses(false), losses(true));
+    for (a, b) in plain.iter().zip(&checkpointed) {
+        assert!((a - b).abs() < 1e-5, "{plain:?} vs {checkpointed:?}");
+    }
+}

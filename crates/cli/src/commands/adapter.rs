@@ -63,7 +63,8 @@ pub(crate) fn run(command: &Adapter) -> Result<ExitCode> {
                 );
                 Ok(ExitCode::SUCCESS)
             } else {
-                anstream::println!("{}: {} problems", dir.display(), verification.problems.len());
+                let count = verification.problems.len();
+                anstream::println!("{}: {count} problem{}", dir.display(), if count == 1 { "" } else { "s" });
                 Ok(ExitCode::FAILURE)
             }
         }
