@@ -19,7 +19,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// Keeps freed pages committed for reuse instead of returning them to the OS. A training step
 /// frees and re-allocates gigabytes of activations; with mimalloc's default purge after 1 s
 /// every step re-faulted and zeroed them (41% of a CPU step in `perf`; `codi bench train` went
-/// from 86 to 157 tokens/s). The peak RSS is the same either way.
+/// from 86 to 163 tokens/s). The peak RSS is the same either way.
 #[allow(unsafe_code)]
 fn keep_freed_memory() {
     // SAFETY: `mi_option_set` stores an integer option; it is called once, before any other

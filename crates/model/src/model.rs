@@ -149,7 +149,6 @@ impl Transformer {
         self.norm.forward(x)
     }
 
-    /// Logits `[batch, seq, vocab]` for hidden states.
     /// Every weight under its Hugging Face name, with each layer's adapter merged in: what a
     /// `model.safetensors` of the merged model holds.
     pub fn hf_tensors(&self) -> Vec<crate::safetensors::NamedTensor> {
@@ -196,6 +195,7 @@ impl Transformer {
         out
     }
 
+    /// Logits `[batch, seq, vocab]` for hidden states.
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         self.lm_head.as_ref().unwrap_or(&self.embed_tokens).forward(hidden)
     }
