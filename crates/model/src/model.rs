@@ -152,10 +152,7 @@ impl Transformer {
     /// Every weight under its Hugging Face name, with each layer's adapter merged in: what a
     /// `model.safetensors` of the merged model holds.
     pub fn hf_tensors(&self) -> Vec<crate::safetensors::NamedTensor> {
-        fn named<const D: usize>(name: String, tensor: Tensor<D>) -> crate::safetensors::NamedTensor {
-            let shape = tensor.dims().to_vec();
-            (name, shape, tensor.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 weights"))
-        }
+        use crate::safetensors::named;
         let device = self.device();
         let mut out = Vec::new();
         let mut linear = |name: &str, linear: &Linear| {

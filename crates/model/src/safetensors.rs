@@ -20,7 +20,7 @@ pub enum Dtype {
 }
 
 impl Dtype {
-    pub fn parse(name: &str) -> Option<Self> {
+    fn parse(name: &str) -> Option<Self> {
         match name {
             "F32" => Some(Self::F32),
             "F16" => Some(Self::F16),
@@ -157,6 +157,12 @@ pub fn to_f32(dtype: Dtype, bytes: &[u8]) -> Vec<f32> {
 
 /// One tensor to write: its name, shape and row-major values.
 pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+/// `tensor`'s shape and values (read back from its device) under `name`.
+pub fn named<const D: usize>(name: String, tensor: burn::tensor::Tensor<D>) -> NamedTensor {
+    let shape = tensor.dims().to_vec();
+    (name, shape, tensor.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 values"))
+}
 
 /// A safetensors file holding `tensors` (in name order) as `dtype`, with `metadata` as its
 /// `__metadata__`. The header is padded to 8 bytes, as the reference writer does.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
-use codi_model::safetensors::{self, Dtype, Header, NamedTensor};
+use codi_model::safetensors::{self, Dtype, Header, named};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -150,11 +150,6 @@ fn prune(run_dir: &Path, keep: usize, best: Option<usize>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn named(name: String, tensor: Tensor<2>) -> NamedTensor {
-    let shape = tensor.dims().to_vec();
-    (name, shape, tensor.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 tensor"))
 }
 
 /// Reads `names` from a safetensors file, each with the shape and device of its `like`.

@@ -36,15 +36,7 @@ pub struct Provenance {
 /// The trained adapters as PEFT names them.
 pub(crate) fn adapter_tensors(trainer: &mut Trainer) -> Vec<NamedTensor> {
     let names = trainer.parameter_names();
-    trainer
-        .parameters()
-        .into_iter()
-        .zip(names)
-        .map(|(tensor, name)| {
-            let shape = tensor.dims().to_vec();
-            (name, shape, tensor.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 adapter"))
-        })
-        .collect()
+    names.into_iter().zip(trainer.parameters()).map(|(name, tensor)| safetensors::named(name, tensor)).collect()
 }
 
 /// `adapter_config.json` with the fields PEFT's `LoraConfig` writes.

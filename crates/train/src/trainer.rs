@@ -3,6 +3,7 @@
 //! and decay, validation loss. Everything random is a function of the seed and the position in
 //! the run, so a resumed run continues exactly.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::{Module, Param};
@@ -53,6 +54,8 @@ pub struct Trainer {
     /// On the training device (autodiff; gradient checkpointing when configured).
     pub model: Transformer,
     pub tokenizer: Tokenizer,
+    /// The base model's GGUF file or directory.
+    pub source: PathBuf,
     pub config: TrainConfig,
     pub train: Dataset,
     pub val: Dataset,
@@ -67,33 +70,31 @@ pub struct Trainer {
 impl Trainer {
     /// Attaches fresh adapters (PEFT's initialization, seeded) to `model`, which must live on an
     /// autodiff device.
-    pub fn new(
-        mut model: Transformer,
-        tokenizer: Tokenizer,
-        config: TrainConfig,
-        train: Dataset,
-        val: Dataset,
-    ) -> Self {
+    pub fn new(model: Model, config: TrainConfig, train: Dataset, val: Dataset) -> Self {
+        let Model { transformer: mut model, tokenizer, source } = model;
         let device = model.device();
         assert!(device.is_autodiff(), "the trainer needs an autodiff device");
         let lora = &config.lora;
         let mut rng = codi_model::SplitMix64(config.training.seed);
-        let mut modules = Vec::new();
+        let (mut modules, mut parameters) = (Vec::new(), Vec::new());
         for (module, linear) in linear_layers_mut(&mut model) {
             if lora.target_modules.iter().any(|t| module.ends_with(&format!(".{t}"))) {
                 let [out_features, in_features] = linear.shape();
-                linear.lora =
-                    Some(Lora::init(in_features, out_features, lora.r, lora.alpha, lora.dropout, &mut rng, &device));
+                let adapter =
+                    Lora::init(in_features, out_features, lora.r, lora.alpha, lora.dropout, &mut rng, &device);
+                parameters.extend([adapter.a.val().inner(), adapter.b.val().inner()]);
+                linear.lora = Some(adapter);
                 modules.push(module);
             }
         }
         let total = config.total_steps(train.batches_per_epoch(config.training.batch_size));
         let t = &config.training;
         let schedule = Schedule::new(t.lr_scheduler, t.learning_rate, t.warmup_ratio, total);
-        let mut trainer = Self {
+        Self {
             model,
             tokenizer,
-            optimizer: AdamW { weight_decay: t.weight_decay, steps: 0, moments: Vec::new() },
+            source,
+            optimizer: AdamW::new(t.weight_decay, &parameters),
             config,
             train,
             val,
@@ -101,10 +102,7 @@ impl Trainer {
             state: TrainState::default(),
             modules,
             epoch_order: None,
-        };
-        let parameters = trainer.parameters();
-        trainer.optimizer = AdamW::new(trainer.config.training.weight_decay, &parameters);
-        trainer
+        }
     }
 
     pub fn total_steps(&self) -> usize {
@@ -145,13 +143,9 @@ impl Trainer {
         }
     }
 
+    /// The adapters, in [`Self::modules`] order (only adapted layers carry one).
     fn loras(&mut self) -> Vec<&mut Lora> {
-        let modules = &self.modules;
-        linear_layers_mut(&mut self.model)
-            .into_iter()
-            .filter(|(name, _)| modules.contains(name))
-            .filter_map(|(_, linear)| linear.lora.as_mut())
-            .collect()
+        linear_layers_mut(&mut self.model).into_iter().filter_map(|(_, linear)| linear.lora.as_mut()).collect()
     }
 
     /// The next accumulation window: up to `gradient_accumulation` batches, never crossing
@@ -287,9 +281,9 @@ impl Trainer {
         }
         let device = training_device(device, config.training.gradient_checkpointing);
         let quantize = if config.quantization.mode == "nf4" { Quantize::Nf4 } else { Quantize::AsStored };
-        let Model { transformer, tokenizer, .. } = Model::load(&config.model.base, quantize, &device)?;
+        let model = Model::load(&config.model.base, quantize, &device)?;
         let encoding = Encoding {
-            tokenizer: &tokenizer,
+            tokenizer: &model.tokenizer,
             style: config.data.style,
             tasks: &config.data.tasks,
             max_seq_length: config.training.max_seq_length,
@@ -302,7 +296,7 @@ impl Trainer {
             });
         }
         let val = Dataset::load(&config.data.val, &encoding)?;
-        Ok(Self::new(transformer, tokenizer, config, train, val))
+        Ok(Self::new(model, config, train, val))
     }
 }
 

@@ -104,9 +104,9 @@ fn merging_folds_the_adapter_into_a_loadable_model() {
     );
 }
 
-/// Rewrites the adapter weights with `change` and records the new checksum, so that only the
-/// change itself is wrong.
-fn rewrite_weights(adapter: &Path, change: impl FnOnce(&mut Vec<NamedTensor>)) {
+/// Rewrites the adapter weights with `change`, stored as `dtype`, and records the new checksum,
+/// so that only the change itself is wrong.
+fn rewrite_weights(adapter: &Path, dtype: Dtype, change: impl FnOnce(&mut Vec<NamedTensor>)) {
     let path = adapter.join("adapter_model.safetensors");
     let bytes = std::fs::read(&path).expect("read");
     let header = Header::parse(&path, &bytes).expect("header");
@@ -116,7 +116,7 @@ fn rewrite_weights(adapter: &Path, change: impl FnOnce(&mut Vec<NamedTensor>)) {
         .map(|(name, e)| (name.clone(), e.shape.clone(), to_f32(e.dtype, &bytes[e.start..e.end])))
         .collect();
     change(&mut tensors);
-    std::fs::write(&path, to_bytes(&tensors, Dtype::F32, &BTreeMap::new())).expect("write");
+    std::fs::write(&path, to_bytes(&tensors, dtype, &BTreeMap::new())).expect("write");
     edit_metadata(adapter, |m| {
         m["checksums"]["adapter_model.safetensors"] = json!(format!("sha256:{}", sha256_file(&path).expect("sha")));
     });
@@ -176,12 +176,12 @@ fn verify_refuses_every_kind_of_broken_adapter() {
     assert_mentions(&found, "missing field `created_at`");
 
     let found = problems(&adapter, &base, "nan", |d| {
-        rewrite_weights(d, |t| t.iter_mut().find(|(n, ..)| n == key).expect("key").2[3] = f32::NAN);
+        rewrite_weights(d, Dtype::F32, |t| t.iter_mut().find(|(n, ..)| n == key).expect("key").2[3] = f32::NAN);
     });
     assert_eq!(found, [format!("adapter_model.safetensors: `{key}` has 1 NaN or infinite values")]);
 
     let found = problems(&adapter, &base, "missing-and-extra", |d| {
-        rewrite_weights(d, |t| {
+        rewrite_weights(d, Dtype::F32, |t| {
             t.retain(|(n, ..)| n != key);
             t.push(("base_model.model.model.layers.9.mlp.up_proj.lora_A.weight".into(), vec![4, 64], vec![0.0; 256]));
         });
@@ -190,24 +190,14 @@ fn verify_refuses_every_kind_of_broken_adapter() {
     assert_mentions(&found, "unexpected tensor `base_model.model.model.layers.9.mlp.up_proj.lora_A.weight`");
 
     let found = problems(&adapter, &base, "shape", |d| {
-        rewrite_weights(d, |t| {
+        rewrite_weights(d, Dtype::F32, |t| {
             let entry = t.iter_mut().find(|(n, ..)| n == key).expect("key");
             (entry.1, entry.2) = (vec![63, 4], vec![0.0; 252]);
         });
     });
     assert_mentions(&found, &format!("`{key}` has shape [63, 4], the base model and r = 4 need [64, 4]"));
 
-    let found = problems(&adapter, &base, "dtype", |d| {
-        let path = d.join("adapter_model.safetensors");
-        let bytes = std::fs::read(&path).expect("read");
-        let header = Header::parse(&path, &bytes).expect("header");
-        let tensors: Vec<NamedTensor> = header
-            .tensors
-            .iter()
-            .map(|(n, e)| (n.clone(), e.shape.clone(), to_f32(e.dtype, &bytes[e.start..e.end])))
-            .collect();
-        std::fs::write(&path, to_bytes(&tensors, Dtype::BF16, &BTreeMap::new())).expect("write");
-    });
+    let found = problems(&adapter, &base, "dtype", |d| rewrite_weights(d, Dtype::BF16, |_| {}));
     assert_mentions(&found, "is BF16, expected F32");
 
     let other_base = BaseModel { sha256: "0".repeat(64), ..base.clone() };

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 use codi_model::safetensors::Dtype;
-use codi_model::{Model, ModelLocation, Quantize};
+use codi_model::{Model, Quantize};
 use codi_train::BaseModel;
 
 use super::generate::DeviceArg;
@@ -89,12 +89,10 @@ pub(crate) fn run(command: &Adapter) -> Result<ExitCode> {
 
 /// The base model's layer shapes and sha256.
 fn describe(spec: &str) -> Result<BaseModel> {
-    let path = match codi_model::resolve(spec)? {
-        ModelLocation::Gguf(path) | ModelLocation::HfDir(path) => path,
-    };
     let mut model = Model::load(spec, Quantize::AsStored, &codi_model::cpu())
         .with_context(|| format!("loading the base model {spec}"))?;
-    Ok(BaseModel::describe(&mut model.transformer, codi_train::sha256_model(&path)?))
+    let sha256 = codi_train::sha256_model(&model.source)?;
+    Ok(BaseModel::describe(&mut model.transformer, sha256))
 }
 
 fn recorded_base(dir: &std::path::Path) -> Result<String> {

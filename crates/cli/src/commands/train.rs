@@ -107,7 +107,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let adapter_dir = config.adapter_dir();
-    let provenance = provenance(&config, &args.rules)?;
+    let provenance = provenance(&config, &trainer.source, &args.rules)?;
     let metrics = json!({
         "steps": trainer.state.step,
         "epochs": trainer.state.epoch,
@@ -202,11 +202,7 @@ fn say(bar: &ProgressBar, line: &str) {
     }
 }
 
-fn provenance(config: &TrainConfig, rules: &Path) -> Result<Provenance> {
-    let base_path = codi_model::resolve(&config.model.base)?;
-    let base_path = match base_path {
-        codi_model::ModelLocation::Gguf(path) | codi_model::ModelLocation::HfDir(path) => path,
-    };
+fn provenance(config: &TrainConfig, base_path: &Path, rules: &Path) -> Result<Provenance> {
     let mut datasets = BTreeMap::new();
     for (split, path) in [("train", &config.data.train), ("val", &config.data.val)] {
         datasets.insert(split.to_owned(), (path.clone(), codi_train::sha256_file(path)?));
@@ -215,7 +211,7 @@ fn provenance(config: &TrainConfig, rules: &Path) -> Result<Provenance> {
         codi_train::sha256_file(rules).with_context(|| format!("hashing the rules catalog {}", rules.display()))?;
     Ok(Provenance {
         base_model: config.model.base.clone(),
-        base_sha256: codi_train::sha256_model(&base_path)?,
+        base_sha256: codi_train::sha256_model(base_path)?,
         datasets,
         rules_version,
         code_revision: codi_train::code_revision(),

@@ -23,10 +23,10 @@ pub(crate) fn run(model_args: &ModelArgs, setting: &Setting<'_>) -> Result<ExitC
     reset_peak_rss();
     let device = training_device(model_args.device.device()?, setting.gradient_checkpointing);
     let quantize = if model_args.nf4 { Quantize::Nf4 } else { Quantize::AsStored };
-    let Model { transformer, tokenizer, source } = Model::load(&model_args.model, quantize, &device)
+    let model = Model::load(&model_args.model, quantize, &device)
         .with_context(|| format!("loading {} (fetch the default with `make model`)", model_args.model))?;
     let text = std::fs::read_to_string(setting.text).with_context(|| format!("reading {}", setting.text.display()))?;
-    let tokens = tokenizer.encode(&text)?;
+    let tokens = model.tokenizer.encode(&text)?;
     let needed = setting.batch * setting.seq;
     if tokens.len() < needed {
         bail!("{} tokens of text, the benchmark needs {needed}", tokens.len());
@@ -47,12 +47,11 @@ pub(crate) fn run(model_args: &ModelArgs, setting: &Setting<'_>) -> Result<ExitC
     config.training.lr_scheduler = Scheduler::Constant;
     config.training.warmup_ratio = 0.0;
     config.training.max_seq_length = setting.seq;
-    let mut trainer =
-        Trainer::new(transformer, tokenizer, config, Dataset::from_examples(examples), Dataset::default());
+    let mut trainer = Trainer::new(model, config, Dataset::from_examples(examples), Dataset::default());
     let estimate = trainer.memory_estimate();
     anstream::println!(
         "model {} on {:?}, {} threads; LoRA r 16 on {} layers, batch {} × {} tokens{}",
-        source.display(),
+        trainer.source.display(),
         model_args.device,
         rayon::current_num_threads(),
         trainer.modules.len(),
