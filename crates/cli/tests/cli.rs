@@ -356,3 +356,65 @@ fn generate_chat_with_the_default_model() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not in the local Hugging Face cache"));
 }
+
+/// Splits made from every sample project by the data commands, in `data`.
+fn sample_splits(data: &Path) -> PathBuf {
+    let data_arg = data.display().to_string();
+    let (raw, labeled) = (format!("{data_arg}/raw"), format!("{data_arg}/labeled"));
+    let steps: [&[&str]; 4] = [
+        &["data", "collect", "--local", ".", "--out", &raw],
+        &["data", "extract", "--raw", &raw],
+        &["data", "label", "--raw", &raw, "--out", &labeled],
+        &["data", "prepare", "--data", &data_arg, "--catalog", "../../patterns/rules.yml"],
+    ];
+    for step in steps {
+        let out = codi_on_samples(step);
+        assert_eq!(out.status.code(), Some(0), "{step:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    data.join("splits")
+}
+
+#[test]
+fn train_dry_run_train_and_verify_with_the_default_model() {
+    let Some(model) = default_model() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let splits = sample_splits(&dir.path().join("data"));
+    // One step on one `rank` row, no validation (the test split has no `rank` rows): the whole
+    // path in seconds.
+    let config = format!(
+        "model:\n  base: {}\n  adapter_name: cli-test\ntraining:\n  max_steps: 1\n  gradient_accumulation: 1\n\
+         data:\n  train: {}\n  val: {}\n  tasks: [rank]\noutput:\n  adapters: adapters\n  runs: runs\n",
+        model.display(),
+        splits.join("train.parquet").display(),
+        splits.join("test.parquet").display()
+    );
+    std::fs::write(dir.path().join("run.yaml"), config).expect("config");
+    let redact = |text: &str| text.replace(&dir.path().display().to_string(), "[dir]");
+    let codi_here = |args: &[&str]| codi_in(dir.path(), args);
+
+    let dry = codi_here(&["train", "--config", "run.yaml", "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", String::from_utf8_lossy(&dry.stderr));
+    insta::assert_snapshot!("train_dry_run", redact(&stdout(&dry)));
+
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../patterns/rules.yml");
+    let run = codi_here(&["train", "--config", "run.yaml", "--rules", rules.to_str().expect("UTF-8 path")]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout(&run).contains("adapter: adapters/cli-test (420 tensors, 4884480 parameters, verified)"));
+
+    let model_arg = model.to_str().expect("UTF-8 path");
+    let verify = codi_here(&["adapter", "verify", "adapters/cli-test", "--base", model_arg]);
+    assert_eq!(verify.status.code(), Some(0), "{}", String::from_utf8_lossy(&verify.stderr));
+    insta::assert_snapshot!("adapter_verify_ok", redact(&stdout(&verify)));
+
+    let weights = dir.path().join("adapters/cli-test/adapter_model.safetensors");
+    let mut bytes = std::fs::read(&weights).expect("weights");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&weights, bytes).expect("tamper");
+    let tampered = codi_here(&["adapter", "verify", "adapters/cli-test"]);
+    assert_eq!(tampered.status.code(), Some(1));
+    // The digests depend on the trained bits, which the thread count may change.
+    insta::with_settings!({ filters => vec![(r"sha256:[0-9a-f]{64}", "sha256:[hex]")] }, {
+        insta::assert_snapshot!("adapter_verify_tampered", redact(&stdout(&tampered)));
+    });
+}

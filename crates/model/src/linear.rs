@@ -107,21 +107,24 @@ impl Linear {
         self.bias.as_ref().map(Param::val)
     }
 
+    /// `x·Wᵀ (+ bias) (+ LoRA)` computed in `x`'s dtype; weights of another dtype (f32 LoRA
+    /// masters under bf16 compute) are cast on the way in, so their gradients come back in f32.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let dims = x.dims();
+        let dtype = x.dtype();
         let [out_features, in_features] = self.shape();
         let rows = dims[..D - 1].iter().product::<usize>();
         let x2: Tensor<2> = x.reshape([rows, in_features]);
         let mut y = self.base_forward(x2.clone(), rows);
         if let Some(bias) = &self.bias {
-            y = y + bias.val().unsqueeze::<2>();
+            y = y + bias.val().cast(dtype).unsqueeze::<2>();
         }
         if let Some(lora) = &self.lora {
             y = y + lora
                 .dropout
                 .forward(x2)
-                .matmul(lora.a.val().transpose())
-                .matmul(lora.b.val().transpose())
+                .matmul(lora.a.val().cast(dtype).transpose())
+                .matmul(lora.b.val().cast(dtype).transpose())
                 .mul_scalar(lora.scale);
         }
         let mut out_dims = dims;
@@ -130,15 +133,20 @@ impl Linear {
     }
 
     fn base_forward(&self, x: Tensor<2>, rows: usize) -> Tensor<2> {
-        let device = x.device();
+        let (device, dtype) = (x.device(), x.dtype());
         match (&self.dense, &self.packed) {
-            (Some(w), _) => x.matmul(w.val().transpose()),
+            (Some(w), _) => x.matmul(w.val().cast(dtype).transpose()),
             (None, Some(p)) if rows <= FUSED_MAX_ROWS && host_kernels(&device) => {
                 let input = x.into_data().convert::<f32>();
                 let values = input.as_slice::<f32>().expect("f32 activations");
-                Tensor::from_data(TensorData::new(p.matmul_t(values, rows), [rows, p.rows()]), &device)
+                Tensor::from_data(TensorData::new(p.matmul_t(values, rows), [rows, p.rows()]), (&device, dtype))
             }
-            (None, Some(_)) => x.matmul(self.weight(&device).transpose()),
+            (None, Some(p)) => {
+                // Decoded straight into the compute dtype: no f32 copy of the matrix on the device.
+                let weight =
+                    Tensor::<2>::from_data(TensorData::new(p.dequantize(), [p.rows(), p.cols()]), (&device, dtype));
+                x.matmul(weight.transpose())
+            }
             (None, None) => unreachable!("a linear layer has a weight"),
         }
     }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 
 use crate::config::{Architecture, ModelConfig};
 use crate::error::{Error, Result};
@@ -220,7 +220,7 @@ fn build(
     } else {
         Some(linear(source, "lm_head", [c.vocab_size, c.hidden_size], false, Quantize::AsStored, device)?)
     };
-    Ok(Transformer { embed_tokens, layers, norm, lm_head, config })
+    Ok(Transformer { embed_tokens, layers, norm, lm_head, config, compute_dtype: FloatDType::F32 })
 }
 
 fn require(source: &mut dyn TensorSource, name: &str) -> Result<Loaded> {

@@ -3,7 +3,7 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::{silu, softmax};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 
 use crate::config::ModelConfig;
 use crate::linear::{Linear, frozen};
@@ -23,9 +23,13 @@ impl RmsNorm {
         Self { weight: frozen(weight), eps }
     }
 
+    /// Normalizes in f32 whatever the compute dtype, as Hugging Face does: a bf16 mean of
+    /// squares loses the small components.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let dtype = x.dtype();
+        let x = x.cast(FloatDType::F32);
         let rms = x.clone().square().mean_dim(2).add_scalar(self.eps).sqrt();
-        x.div(rms).mul(self.weight.val().unsqueeze::<3>())
+        x.div(rms).cast(dtype).mul(self.weight.val().cast(dtype).unsqueeze::<3>())
     }
 }
 
@@ -63,6 +67,10 @@ pub struct Transformer {
     pub lm_head: Option<Linear>,
     #[module(skip)]
     pub config: ModelConfig,
+    /// The dtype activations are computed in. Weights, adapters and logits stay as they are
+    /// (f32 logits); norms and softmax run in f32.
+    #[module(skip)]
+    pub compute_dtype: FloatDType,
 }
 
 /// Keys and values of every layer for the tokens seen so far, and which of them are padding.
@@ -130,7 +138,11 @@ impl Transformer {
         let bias = self.attention_bias(&cache.valid, past, seq, &device);
 
         let flat: Vec<u32> = ids.iter().flatten().copied().collect();
-        let mut x: Tensor<3> = self.embed_tokens.rows(&flat, &device).reshape([batch, seq, self.config.hidden_size]);
+        let mut x: Tensor<3> = self.embed_tokens.rows(&flat, &device).cast(self.compute_dtype).reshape([
+            batch,
+            seq,
+            self.config.hidden_size,
+        ]);
         let fresh = cache.layers.is_empty();
         for (index, layer) in self.layers.iter().enumerate() {
             let layer_cache = if fresh { None } else { Some(cache.layers[index].clone()) };
@@ -192,9 +204,9 @@ impl Transformer {
         out
     }
 
-    /// Logits `[batch, seq, vocab]` for hidden states.
+    /// Logits `[batch, seq, vocab]` for hidden states, in f32.
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
-        self.lm_head.as_ref().unwrap_or(&self.embed_tokens).forward(hidden)
+        self.lm_head.as_ref().unwrap_or(&self.embed_tokens).forward(hidden).cast(FloatDType::F32)
     }
 
     fn attention(
@@ -221,11 +233,13 @@ impl Transformer {
         // head are stacked along the sequence axis.
         let groups = config.num_heads / config.num_kv_heads;
         let q = q.reshape([batch, config.num_kv_heads, groups * seq, config.head_dim]);
-        let mut scores = q.matmul(k.clone().swap_dims(2, 3)).mul_scalar(1.0 / (config.head_dim as f64).sqrt());
+        // Masking and softmax in f32, as Hugging Face does for reduced-precision compute.
+        let mut scores =
+            q.matmul(k.clone().swap_dims(2, 3)).mul_scalar(1.0 / (config.head_dim as f64).sqrt()).cast(FloatDType::F32);
         if let Some(bias) = bias {
             scores = scores + bias;
         }
-        let out = softmax(scores, 3).matmul(v.clone());
+        let out = softmax(scores, 3).cast(self.compute_dtype).matmul(v.clone());
         let out = out.reshape([batch, config.num_heads, seq, config.head_dim]).swap_dims(1, 2).reshape([
             batch,
             seq,
@@ -253,10 +267,14 @@ impl Transformer {
             }
         }
         let shape = [batch, 1, seq, hd];
-        (Tensor::from_data(TensorData::new(cos, shape), device), Tensor::from_data(TensorData::new(sin, shape), device))
+        let options = (device, DType::from(self.compute_dtype));
+        (
+            Tensor::from_data(TensorData::new(cos, shape), options),
+            Tensor::from_data(TensorData::new(sin, shape), options),
+        )
     }
 
-    /// The additive mask `[batch, 1, groups·seq, past+seq]`: causal, and hiding padded keys.
+    /// The additive f32 mask `[batch, 1, groups·seq, past+seq]`: causal, and hiding padded keys.
     /// `None` when every query may see every key (one new token, no padding).
     fn attention_bias(&self, valid: &[Vec<bool>], past: usize, seq: usize, device: &Device) -> Option<Tensor<4>> {
         let total = past + seq;

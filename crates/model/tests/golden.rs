@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use burn::tensor::FloatDType;
 use codi_model::gguf::Gguf;
 use codi_model::{GenerateOptions, KvCache, Message, Model, Quantize, cpu, generate, last_logits};
 use serde_json::Value;
@@ -135,6 +136,27 @@ fn last_position_logits_match_transformers() {
             eprintln!("prompt {}: all {} logits, max |Δ| {max:.2e}, mean |Δ| {mean:.2e}", prompt["name"], deltas.len());
             assert!(max <= 0.05, "max |Δlogit| {max} > 0.05");
         }
+    }
+}
+
+#[test]
+fn bf16_compute_keeps_transformers_top_tokens() {
+    let Some(model) = model() else { return };
+    let mut transformer = model.transformer.clone();
+    transformer.compute_dtype = FloatDType::BF16;
+    for prompt in prompts() {
+        let logits = last_logits(&transformer, &[ids(&prompt["token_ids"])], &mut KvCache::default());
+        let golden_ids = ids(&prompt["last_top20_ids"]);
+        let golden_top: Vec<f64> =
+            prompt["last_top20_logits"].as_array().expect("logits").iter().map(|v| v.as_f64().expect("f64")).collect();
+        let delta = golden_ids
+            .iter()
+            .zip(&golden_top)
+            .map(|(&i, g)| (f64::from(logits[i as usize]) - g).abs())
+            .fold(0.0, f64::max);
+        eprintln!("prompt {}: bf16 compute, max |Δ| on transformers' top-20 logits {delta:.3}", prompt["name"]);
+        assert_eq!(codi_model::argmax(&logits), golden_ids[0], "top token of prompt {}", prompt["name"]);
+        assert!(delta < 0.5, "prompt {}: max |Δ| {delta} on the top-20 logits (about 20 in size)", prompt["name"]);
     }
 }
 

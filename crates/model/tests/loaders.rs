@@ -3,6 +3,7 @@
 
 mod support;
 
+use burn::tensor::{DType, FloatDType};
 use codi_model::gguf::Gguf;
 use codi_model::quant::{GgmlType, NF4_BLOCK, NF4_CODES};
 use codi_model::{
@@ -156,6 +157,28 @@ fn nf4_quantized_model_computes_with_its_decoded_weights() {
     }
     let delta = max_delta(&all_logits(&model, &IDS), &reference_logits(&tiny.config, &decoded, &IDS));
     assert!(delta < 1e-4, "max |Δ| {delta}");
+}
+
+#[test]
+fn bf16_compute_tracks_the_reference_within_bf16_precision() {
+    let tiny = tiny(true, 12);
+    let (mut model, held) = gguf_model(&tiny, GgmlType::Q4_1, GgmlType::Q8_0);
+    model.compute_dtype = FloatDType::BF16;
+    let hidden = model.forward(&[IDS.to_vec()], None, &mut KvCache::default());
+    assert_eq!(hidden.dtype(), DType::BF16, "activations are computed in bf16");
+    assert_eq!(model.logits(hidden).dtype(), DType::F32, "logits come back in f32");
+    let expected = reference_logits(&tiny.config, &held, &IDS);
+    let scale = expected.iter().flatten().fold(0f64, |m, l| m.max(l.abs()));
+    // Whole prompt (decoded weights, GEMM) and token by token (KV cache, fused host kernel).
+    let mut cache = KvCache::default();
+    let stepwise: Vec<Vec<f32>> = IDS.iter().map(|&id| last_logits(&model, &[vec![id]], &mut cache)).collect();
+    for (path, got) in [("prompt", all_logits(&model, &IDS)), ("stepwise", stepwise)] {
+        let delta = max_delta(&got, &expected);
+        eprintln!("{path}: bf16 max |Δ| {delta:.2e} on logits up to {scale:.2}");
+        // bf16 keeps 8 significant bits: a few units of 2⁻⁸ relative to the logits' scale.
+        assert!(delta < 0.05 * scale, "{path}: max |Δ| {delta} on logits up to {scale}");
+        assert!(delta > 1e-4 * scale, "{path}: max |Δ| {delta} is f32's, not bf16's");
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::tensor::{Device, FloatDType};
 use codi_core::yaml::{self, Fields, Node, Reader, Value};
 use serde::Serialize;
 
@@ -30,11 +31,35 @@ pub struct ModelSection {
     pub adapter_version: String,
 }
 
+/// The dtype activations are computed in; the adapters' master weights, their gradients and
+/// AdamW's moments stay f32 whatever it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ComputeDtype {
+    /// bf16 on a GPU whose backend computes in it, f32 elsewhere (the CPU backend runs bf16
+    /// through f32 conversions, slower than f32 itself).
+    Auto,
     F32,
     Bf16,
+}
+
+impl ComputeDtype {
+    /// The dtype for `device`; an explicit `bf16` the device cannot compute in is an error
+    /// (Vulkan, for one, only stores and converts it).
+    pub fn resolve(self, device: &Device) -> Result<FloatDType> {
+        let bf16 = device.supports_dtype(FloatDType::BF16);
+        match self {
+            Self::F32 => Ok(FloatDType::F32),
+            Self::Bf16 if bf16 => Ok(FloatDType::BF16),
+            Self::Bf16 => Err(Error::Invalid(format!(
+                "quantization.compute_dtype: bf16 has no arithmetic on {device:?}; use auto or f32"
+            ))),
+            Self::Auto => {
+                let cpu = device.clone().inner() == Device::flex();
+                Ok(if bf16 && !cpu { FloatDType::BF16 } else { FloatDType::F32 })
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -126,7 +151,7 @@ impl Default for TrainConfig {
             quantization: QuantizationSection {
                 mode: "nf4".into(),
                 double_quant: true,
-                compute_dtype: ComputeDtype::F32,
+                compute_dtype: ComputeDtype::Auto,
             },
             lora: LoraSection {
                 r: 16,
@@ -355,8 +380,8 @@ fn read(reader: &mut Reader, root: &Node) -> TrainConfig {
         double_quant: s.boolean("double_quant", true),
         compute_dtype: s.choice(
             "compute_dtype",
-            ComputeDtype::F32,
-            &[("f32", ComputeDtype::F32), ("bf16", ComputeDtype::Bf16)],
+            d.quantization.compute_dtype,
+            &[("auto", ComputeDtype::Auto), ("f32", ComputeDtype::F32), ("bf16", ComputeDtype::Bf16)],
         ),
     };
     if !quantization.double_quant

@@ -19,28 +19,13 @@ pub enum Event<'a> {
     Saved(&'a Path),
 }
 
+/// What one call did; the whole run's curves live in the trainer's state.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     /// Every step run in this call.
     pub steps: Vec<StepReport>,
-    /// (step, validation loss), the baseline at step 0 first when the run starts fresh.
-    pub val_losses: Vec<(usize, f64)>,
     pub checkpoints: Vec<PathBuf>,
     pub seconds: f64,
-}
-
-impl Summary {
-    /// Mean training loss over the last `n` steps.
-    pub fn train_loss(&self, n: usize) -> Option<f64> {
-        let tail = &self.steps[self.steps.len().saturating_sub(n)..];
-        (!tail.is_empty()).then(|| tail.iter().map(|s| s.loss).sum::<f64>() / tail.len() as f64)
-    }
-
-    pub fn tokens_per_second(&self) -> f64 {
-        let tokens: usize = self.steps.iter().map(|s| s.tokens).sum();
-        let seconds: f64 = self.steps.iter().map(|s| s.seconds).sum();
-        tokens as f64 / seconds.max(1e-9)
-    }
 }
 
 /// Trains until the schedule ends or, with `stop_after`, until that step (checkpointing there).
@@ -58,7 +43,6 @@ pub fn run(
         && let Some(val_loss) = trainer.evaluate()
     {
         log.scalars(0, &[("val/loss", val_loss)])?;
-        summary.val_losses.push((0, val_loss));
         observer(Event::Eval { step: 0, val_loss });
     }
     let mut window: Vec<StepReport> = Vec::new();
@@ -90,11 +74,10 @@ pub fn run(
             && let Some(val_loss) = trainer.evaluate()
         {
             log.scalars(step, &[("val/loss", val_loss)])?;
-            summary.val_losses.push((step, val_loss));
             observer(Event::Eval { step, val_loss });
         }
         if save {
-            if let Some((at, loss)) = trainer.state.val_loss
+            if let Some((at, loss)) = trainer.state.val_loss()
                 && at == step
                 && trainer.state.best.is_none_or(|(_, best)| loss < best)
             {

@@ -8,11 +8,11 @@ use std::time::Instant;
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, FloatDType, Int, Tensor, TensorData};
 use codi_model::{KvCache, Lora, Model, PEFT_PREFIX, Quantize, Tokenizer, Transformer, linear_layers_mut};
 use serde::{Deserialize, Serialize};
 
-use crate::config::TrainConfig;
+use crate::config::{ComputeDtype, TrainConfig};
 use crate::data::{Batch, Dataset, Encoding};
 use crate::optim::{AdamW, Schedule, clip_factor};
 
@@ -27,10 +27,31 @@ pub struct TrainState {
     /// Micro-batches run; each seeds its dropout masks from the run seed and this count.
     pub micro_steps: u64,
     pub tokens: u64,
-    /// The latest validation loss and the step it was measured at.
-    pub val_loss: Option<(usize, f64)>,
+    /// Seconds spent in optimizer steps (evaluation and checkpoints excluded).
+    pub seconds: f64,
+    /// (step, mean training loss) of every step: the curve survives resuming.
+    pub losses: Vec<(usize, f64)>,
+    /// (step, validation loss) of every evaluation, one per step.
+    pub val_losses: Vec<(usize, f64)>,
     /// The lowest validation loss of a saved checkpoint.
     pub best: Option<(usize, f64)>,
+}
+
+impl TrainState {
+    /// The latest validation loss and the step it was measured at.
+    pub fn val_loss(&self) -> Option<(usize, f64)> {
+        self.val_losses.last().copied()
+    }
+
+    /// Mean training loss over the last `n` steps.
+    pub fn train_loss(&self, n: usize) -> Option<f64> {
+        let tail = &self.losses[self.losses.len().saturating_sub(n)..];
+        (!tail.is_empty()).then(|| tail.iter().map(|(_, loss)| loss).sum::<f64>() / tail.len() as f64)
+    }
+
+    pub fn tokens_per_second(&self) -> f64 {
+        self.tokens as f64 / self.seconds.max(1e-9)
+    }
 }
 
 /// What one optimizer step did.
@@ -68,12 +89,16 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// Attaches fresh adapters (PEFT's initialization, seeded) to `model`, which must live on an
-    /// autodiff device.
-    pub fn new(model: Model, config: TrainConfig, train: Dataset, val: Dataset) -> Self {
+    /// Attaches fresh adapters (PEFT's initialization, seeded, f32) to `model`, which must live
+    /// on an autodiff device, and sets its compute dtype as configured for that device.
+    pub fn new(model: Model, mut config: TrainConfig, train: Dataset, val: Dataset) -> crate::Result<Self> {
         let Model { transformer: mut model, tokenizer, source } = model;
         let device = model.device();
         assert!(device.is_autodiff(), "the trainer needs an autodiff device");
+        model.compute_dtype = config.quantization.compute_dtype.resolve(&device)?;
+        // The configuration records what runs (metadata, model card, fingerprint), not `auto`.
+        config.quantization.compute_dtype =
+            if model.compute_dtype == FloatDType::BF16 { ComputeDtype::Bf16 } else { ComputeDtype::F32 };
         let lora = &config.lora;
         let mut rng = codi_model::SplitMix64(config.training.seed);
         let (mut modules, mut parameters) = (Vec::new(), Vec::new());
@@ -90,7 +115,7 @@ impl Trainer {
         let total = config.total_steps(train.batches_per_epoch(config.training.batch_size));
         let t = &config.training;
         let schedule = Schedule::new(t.lr_scheduler, t.learning_rate, t.warmup_ratio, total);
-        Self {
+        Ok(Self {
             model,
             tokenizer,
             source,
@@ -102,7 +127,7 @@ impl Trainer {
             state: TrainState::default(),
             modules,
             epoch_order: None,
-        }
+        })
     }
 
     pub fn total_steps(&self) -> usize {
@@ -205,16 +230,20 @@ impl Trainer {
         self.set_parameters(updated);
         self.state.step += 1;
         self.state.tokens += tokens as u64;
+        let loss = nll_total / label_tokens.max(1) as f64;
+        let seconds = started.elapsed().as_secs_f64();
+        self.state.seconds += seconds;
+        self.state.losses.push((self.state.step, loss));
         let batches_per_epoch = self.train.batches_per_epoch(self.config.training.batch_size).max(1);
         StepReport {
             step: self.state.step,
             epoch: self.state.epoch as f64 + self.state.batch_in_epoch as f64 / batches_per_epoch as f64,
-            loss: nll_total / label_tokens.max(1) as f64,
+            loss,
             lr,
             grad_norm,
             tokens,
             label_tokens,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds,
         }
     }
 
@@ -237,7 +266,9 @@ impl Trainer {
             count += batch.targets.len();
         }
         let loss = nll / count.max(1) as f64;
-        self.state.val_loss = Some((self.state.step, loss));
+        let step = self.state.step;
+        self.state.val_losses.retain(|&(at, _)| at != step);
+        self.state.val_losses.push((step, loss));
         Some(loss)
     }
 }
@@ -273,12 +304,6 @@ impl Trainer {
     /// Loads the base model (quantized as configured) onto the training device over `device`,
     /// reads both splits through its tokenizer, and attaches fresh adapters.
     pub fn from_config(config: TrainConfig, device: Device) -> crate::Result<Self> {
-        if config.quantization.compute_dtype == crate::ComputeDtype::Bf16 {
-            return Err(crate::Error::Invalid(
-                "quantization.compute_dtype: bf16 is not implemented yet (the model runtime computes in f32); use f32"
-                    .into(),
-            ));
-        }
         let device = training_device(device, config.training.gradient_checkpointing);
         let quantize = if config.quantization.mode == "nf4" { Quantize::Nf4 } else { Quantize::AsStored };
         let model = Model::load(&config.model.base, quantize, &device)?;
@@ -296,16 +321,17 @@ impl Trainer {
             });
         }
         let val = Dataset::load(&config.data.val, &encoding)?;
-        Ok(Self::new(model, config, train, val))
+        Self::new(model, config, train, val)
     }
 }
 
-/// Where a run's memory goes, estimated from the shapes before training (f32 compute).
+/// Where a run's memory goes, estimated from the shapes and the compute dtype before training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MemoryEstimate {
     /// The frozen base as held (packed blocks or dense).
     pub base: usize,
-    /// Each packed matrix decoded to f32 for its matmul, kept by the graph for the backward pass.
+    /// Each packed matrix decoded (in the compute dtype) for its matmul, kept by the graph for
+    /// the backward pass.
     pub decoded_weights: usize,
     /// Adapters, their gradients and accumulated gradients, and AdamW's two moments.
     pub adapters: usize,
@@ -324,6 +350,7 @@ impl MemoryEstimate {
 impl Trainer {
     pub fn memory_estimate(&mut self) -> MemoryEstimate {
         const F32: usize = 4;
+        let compute = DType::from(self.model.compute_dtype).size();
         let c = self.model.config.clone();
         let t = self.config.training.clone();
         let (mut base, mut decoded) = (0, 0);
@@ -332,7 +359,7 @@ impl Trainer {
             match linear.packed_weight() {
                 Some(packed) => {
                     base += packed.bytes();
-                    decoded += out * inp * F32;
+                    decoded += out * inp * compute;
                 }
                 None => base += out * inp * F32,
             }
@@ -343,15 +370,17 @@ impl Trainer {
             .packed_weight()
             .map_or(c.vocab_size * c.hidden_size * F32, codi_model::PackedWeight::bytes);
         base += embed;
-        decoded += c.vocab_size * c.hidden_size * F32;
+        decoded += c.vocab_size * c.hidden_size * compute;
         let adapter_values: usize = self.parameters().iter().map(|p| p.dims().iter().product::<usize>()).sum();
         let longest = self.train.stats.max_length.min(t.max_seq_length);
         let tokens = t.batch_size * longest;
         // Per token and layer: about a dozen hidden-width tensors (norms, q/k/v/o, residuals,
         // LoRA inputs), five MLP-width ones (gate, up, their activation and product, the down
-        // input), and the attention scores and probabilities of every head.
-        let per_token_layer = 12 * c.hidden_size + 5 * c.intermediate_size + 2 * c.num_heads * longest;
-        let activations = tokens * c.num_layers * per_token_layer * F32;
+        // input) in the compute dtype, and the attention scores and probabilities of every head
+        // in f32 (softmax runs in f32).
+        let per_token_layer =
+            (12 * c.hidden_size + 5 * c.intermediate_size) * compute + 2 * c.num_heads * longest * F32;
+        let activations = tokens * c.num_layers * per_token_layer;
         MemoryEstimate {
             base,
             decoded_weights: decoded,

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use burn::tensor::FloatDType;
 use codi_train::{ALL_TARGETS, ComputeDtype, Scheduler, Style, TrainConfig};
 
 fn parse(text: &str, overrides: &[&str]) -> Result<TrainConfig, String> {
@@ -15,7 +16,7 @@ fn defaults_are_the_documented_ones() {
     let c = parse("", &[]).expect("an empty file is all defaults");
     assert_eq!(c, TrainConfig::default());
     assert_eq!((c.quantization.mode.as_str(), c.quantization.double_quant), ("nf4", true));
-    assert_eq!(c.quantization.compute_dtype, ComputeDtype::F32);
+    assert_eq!(c.quantization.compute_dtype, ComputeDtype::Auto);
     assert_eq!((c.lora.r, c.lora.alpha, c.lora.dropout, c.lora.bias.as_str()), (16, 32.0, 0.05, "none"));
     assert_eq!(c.lora.target_modules, ALL_TARGETS);
     let t = &c.training;
@@ -25,6 +26,19 @@ fn defaults_are_the_documented_ones() {
     assert_eq!((t.eval_steps, t.save_steps, t.save_total_limit, t.logging_steps, t.seed), (50, 100, 3, 10, 42));
     assert_eq!(c.data.train, Path::new("data/splits/train.parquet"));
     assert_eq!(c.data.style, Style::Chat);
+}
+
+#[test]
+fn compute_dtype_auto_is_f32_on_the_cpu_and_bf16_is_honoured_where_it_computes() {
+    let cpu = codi_model::cpu().autodiff();
+    let resolve = |dtype: ComputeDtype| dtype.resolve(&cpu).expect("the CPU backend computes in f32 and bf16");
+    assert_eq!(resolve(ComputeDtype::Auto), FloatDType::F32);
+    assert_eq!(resolve(ComputeDtype::F32), FloatDType::F32);
+    assert_eq!(resolve(ComputeDtype::Bf16), FloatDType::BF16);
+    let c = parse("quantization:\n  compute_dtype: bf16\n", &[]).expect("bf16");
+    assert_eq!(c.quantization.compute_dtype, ComputeDtype::Bf16);
+    let error = parse("quantization:\n  compute_dtype: fp16\n", &[]).expect_err("refused");
+    assert!(error.contains("run.yaml:2:18: quantization.compute_dtype"), "{error}");
 }
 
 #[test]

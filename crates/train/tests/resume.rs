@@ -1,5 +1,5 @@
 //! A run interrupted by a checkpoint and resumed in a new trainer continues exactly: the same
-//! losses, gradient norms, validation losses and final adapter as an uninterrupted run. (Its own
+//! losses, gradient norms, loss curves and final adapter as an uninterrupted run. (Its own
 //! test binary: the CPU backend's random generator is process-wide.)
 
 mod support;
@@ -37,8 +37,13 @@ fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
         );
         assert_eq!((a.step, a.loss, a.lr, a.grad_norm), (b.step, b.loss, b.lr, b.grad_norm));
     }
-    let val = |s: &codi_train::Summary| s.val_losses.iter().filter(|(step, _)| *step > 5).copied().collect::<Vec<_>>();
-    assert_eq!(val(&uninterrupted), val(&after));
+    // The curves in the state (what the adapter's metadata reports) came through the checkpoint;
+    // the interrupted run also evaluated where it stopped.
+    assert_eq!(whole.state.losses, second.state.losses);
+    let mut resumed_val = second.state.val_losses.clone();
+    resumed_val.retain(|&(step, _)| step != 5);
+    assert_eq!(whole.state.val_losses, resumed_val);
+    assert_eq!(resumed_val.first().map(|&(step, _)| step), Some(0), "the baseline survives");
     let weights = |t: &mut Trainer| t.parameters().into_iter().map(|p| p.into_data()).collect::<Vec<_>>();
     assert_eq!(weights(&mut whole), weights(&mut second), "final adapters differ");
 

@@ -1,10 +1,12 @@
 //! Training on a tiny model the test writes: what the loss covers, that accumulation is a
-//! token-weighted large batch, that only the adapters train, and that the loss falls.
+//! token-weighted large batch, that only the adapters train, that the loss falls, and that
+//! bf16 compute trains like f32.
 
 mod support;
 
+use burn::tensor::{DType, FloatDType, Tensor};
 use codi_model::{Tokenizer, cpu};
-use codi_train::{Dataset, Encoding, Style, Trainer};
+use codi_train::{ComputeDtype, Dataset, Encoding, Style, Trainer};
 
 #[test]
 fn the_loss_covers_the_assistant_turn_and_its_eos_only() {
@@ -118,4 +120,35 @@ fn gradient_checkpointing_changes_memory_not_results() {
     for (a, b) in plain.iter().zip(&checkpointed) {
         assert!((a - b).abs() < 1e-5, "{plain:?} vs {checkpointed:?}");
     }
+}
+
+#[test]
+fn bf16_compute_trains_like_f32_and_keeps_f32_masters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = support::setup(dir.path());
+    config.lora.dropout = 0.0;
+    let run = |dtype: ComputeDtype| {
+        let mut config = config.clone();
+        config.quantization.compute_dtype = dtype;
+        let mut trainer = Trainer::from_config(config, cpu()).expect("trainer");
+        let first_val = trainer.evaluate().expect("val loss");
+        let mut losses = Vec::new();
+        while !trainer.is_done() {
+            losses.push(trainer.step().loss);
+        }
+        let last_val = trainer.evaluate().expect("val loss");
+        let dtypes: Vec<DType> = trainer.parameters().iter().map(Tensor::dtype).collect();
+        (losses, first_val, last_val, dtypes, trainer.model.compute_dtype)
+    };
+    let (f32_losses, f32_first, f32_last, _, f32_dtype) = run(ComputeDtype::F32);
+    let (bf16_losses, bf16_first, bf16_last, bf16_masters, bf16_dtype) = run(ComputeDtype::Bf16);
+    eprintln!("f32  {f32_losses:.3?} val {f32_first:.4} → {f32_last:.4}");
+    eprintln!("bf16 {bf16_losses:.3?} val {bf16_first:.4} → {bf16_last:.4}");
+    assert_eq!((f32_dtype, bf16_dtype), (FloatDType::F32, FloatDType::BF16));
+    assert!(bf16_masters.iter().all(|&d| d == DType::F32), "adapter masters must stay f32: {bf16_masters:?}");
+    // Same start up to bf16 rounding, a different path after it, the same destination.
+    let first = (bf16_losses[0] - f32_losses[0]).abs() / f32_losses[0];
+    assert!(first > 1e-6 && first < 2e-2, "step-1 loss: bf16 {} vs f32 {}", bf16_losses[0], f32_losses[0]);
+    assert!(bf16_last < bf16_first * 0.8, "bf16 val loss {bf16_first} → {bf16_last}");
+    assert!((bf16_last - f32_last).abs() < 0.1 * f32_last, "final val loss: bf16 {bf16_last} vs f32 {f32_last}");
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use codi_core::catalog::Catalog;
 use codi_core::lint::agreement::{self, Agreement};
 use codi_core::lint::{LintConfig, lint};
@@ -102,10 +102,20 @@ pub(crate) enum Bench {
         /// Recompute memory-bound activations in the backward pass.
         #[arg(long)]
         gradient_checkpointing: bool,
+        /// The dtype activations are computed in (`auto`: bf16 on a GPU that computes in it).
+        #[arg(long, value_enum, default_value_t = ComputeDtypeArg::Auto)]
+        compute_dtype: ComputeDtypeArg,
         /// Text whose tokens make the batch.
         #[arg(long, default_value = super::model_bench::TEXT)]
         text: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ComputeDtypeArg {
+    Auto,
+    F32,
+    Bf16,
 }
 
 pub(crate) fn run(bench: &Bench) -> Result<ExitCode> {
@@ -117,12 +127,17 @@ pub(crate) fn run(bench: &Bench) -> Result<ExitCode> {
             data_bench(*files, corpus, samples, catalog, dir.as_deref())
         }
         Bench::Model { model, runs, text } => super::model_bench::run(model, (*runs).max(1), text),
-        Bench::Train { model, batch, seq, steps, gradient_checkpointing, text } => {
+        Bench::Train { model, batch, seq, steps, gradient_checkpointing, compute_dtype, text } => {
             let setting = super::train_bench::Setting {
                 batch: *batch,
                 seq: *seq,
                 steps: (*steps).max(1),
                 gradient_checkpointing: *gradient_checkpointing,
+                compute_dtype: match compute_dtype {
+                    ComputeDtypeArg::Auto => codi_train::ComputeDtype::Auto,
+                    ComputeDtypeArg::F32 => codi_train::ComputeDtype::F32,
+                    ComputeDtypeArg::Bf16 => codi_train::ComputeDtype::Bf16,
+                },
                 text,
             };
             super::train_bench::run(model, &setting)

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args as ClapArgs;
-use codi_train::{BaseModel, Event, Provenance, Summary, TrainConfig, Trainer};
+use codi_train::{BaseModel, Event, Provenance, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -82,8 +82,9 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     );
     let trainable: usize = trainer.parameters().iter().map(|p| p.dims().iter().product::<usize>()).sum();
     anstream::println!(
-        "{} adapted layers, {trainable} trainable parameters; {} optimizer steps ({} per epoch)",
+        "{} adapted layers, {trainable} trainable parameters (f32), computing in {:?}; {} optimizer steps ({} per epoch)",
         trainer.modules.len(),
+        trainer.model.compute_dtype,
         trainer.total_steps(),
         config.steps_per_epoch(trainer.train.batches_per_epoch(config.training.batch_size))
     );
@@ -96,7 +97,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         codi_train::resume(&mut trainer, &dir).with_context(|| format!("resuming from {}", dir.display()))?;
         anstream::println!("resumed from {} at step {}", dir.display(), trainer.state.step);
     }
-    let summary = train_with_progress(&mut trainer, &run_dir, args.stop_after)?;
+    train_with_progress(&mut trainer, &run_dir, args.stop_after)?;
     anstream::println!("logs: {}", run_dir.join("logs").display());
     if !trainer.is_done() {
         anstream::println!(
@@ -112,11 +113,11 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         "steps": trainer.state.step,
         "epochs": trainer.state.epoch,
         "tokens": trainer.state.tokens,
-        "train_loss": summary.train_loss(config.training.logging_steps),
-        "val_loss": trainer.state.val_loss.map(|(_, loss)| loss),
-        "val_losses": summary.val_losses,
+        "train_loss": trainer.state.train_loss(config.training.logging_steps),
+        "val_loss": trainer.state.val_loss().map(|(_, loss)| loss),
+        "val_losses": trainer.state.val_losses,
         "best_checkpoint": trainer.state.best.map(|(step, loss)| json!({"step": step, "val_loss": loss})),
-        "tokens_per_second": summary.tokens_per_second(),
+        "tokens_per_second": trainer.state.tokens_per_second(),
     });
     codi_train::package(&mut trainer, &adapter_dir, &provenance, &metrics)?;
     let base = BaseModel::describe(&mut trainer.model, provenance.base_sha256.clone());
@@ -159,13 +160,13 @@ fn report_data(trainer: &Trainer) {
     }
 }
 
-fn train_with_progress(trainer: &mut Trainer, run_dir: &Path, stop_after: Option<usize>) -> Result<Summary> {
+fn train_with_progress(trainer: &mut Trainer, run_dir: &Path, stop_after: Option<usize>) -> Result<()> {
     let bar = ProgressBar::new(trainer.total_steps() as u64).with_position(trainer.state.step as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps {elapsed_precise}<{eta_precise} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let summary = codi_train::run(trainer, run_dir, stop_after, &mut |event| match event {
+    codi_train::run(trainer, run_dir, stop_after, &mut |event| match event {
         Event::Step(report) => {
             bar.set_position(report.step as u64);
             bar.set_message(format!(
@@ -190,7 +191,7 @@ fn train_with_progress(trainer: &mut Trainer, run_dir: &Path, stop_after: Option
         Event::Saved(dir) => say(&bar, &format!("checkpoint {}", dir.display())),
     })?;
     bar.finish_and_clear();
-    Ok(summary)
+    Ok(())
 }
 
 /// A line above the bar, or on its own when the bar is hidden (no terminal).

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use codi_model::{Model, Quantize};
-use codi_train::{Dataset, Example, Scheduler, TrainConfig, Trainer, training_device};
+use codi_train::{ComputeDtype, Dataset, Example, Scheduler, TrainConfig, Trainer, training_device};
 
 use super::bench::{peak_rss_mib, reset_peak_rss};
 use super::generate::ModelArgs;
@@ -16,6 +16,7 @@ pub(crate) struct Setting<'a> {
     pub(crate) seq: usize,
     pub(crate) steps: usize,
     pub(crate) gradient_checkpointing: bool,
+    pub(crate) compute_dtype: ComputeDtype,
     pub(crate) text: &'a Path,
 }
 
@@ -47,12 +48,14 @@ pub(crate) fn run(model_args: &ModelArgs, setting: &Setting<'_>) -> Result<ExitC
     config.training.lr_scheduler = Scheduler::Constant;
     config.training.warmup_ratio = 0.0;
     config.training.max_seq_length = setting.seq;
-    let mut trainer = Trainer::new(model, config, Dataset::from_examples(examples), Dataset::default());
+    config.quantization.compute_dtype = setting.compute_dtype;
+    let mut trainer = Trainer::new(model, config, Dataset::from_examples(examples), Dataset::default())?;
     let estimate = trainer.memory_estimate();
     anstream::println!(
-        "model {} on {:?}, {} threads; LoRA r 16 on {} layers, batch {} × {} tokens{}",
+        "model {} on {:?} computing in {:?}, {} threads; LoRA r 16 on {} layers, batch {} × {} tokens{}",
         trainer.source.display(),
         model_args.device,
+        trainer.model.compute_dtype,
         rayon::current_num_threads(),
         trainer.modules.len(),
         setting.batch,
