@@ -52,7 +52,8 @@ impl ComputeDtype {
             Self::F32 => Ok(FloatDType::F32),
             Self::Bf16 if bf16 => Ok(FloatDType::BF16),
             Self::Bf16 => Err(Error::Invalid(format!(
-                "quantization.compute_dtype: bf16 has no arithmetic on {device:?}; use auto or f32"
+                "quantization.compute_dtype: bf16 has no arithmetic on {:?}; use auto or f32",
+                device.clone().inner()
             ))),
             Self::Auto => {
                 let cpu = device.clone().inner() == Device::flex();

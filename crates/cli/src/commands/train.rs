@@ -82,7 +82,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     );
     let trainable: usize = trainer.parameters().iter().map(|p| p.dims().iter().product::<usize>()).sum();
     anstream::println!(
-        "{} adapted layers, {trainable} trainable parameters (f32), computing in {:?}; {} optimizer steps ({} per epoch)",
+        "{} adapted layers, {trainable} trainable parameters (f32), computing in {:?}; optimizer steps: {} ({} per epoch)",
         trainer.modules.len(),
         trainer.model.compute_dtype,
         trainer.total_steps(),
