@@ -379,11 +379,11 @@ fn train_dry_run_train_and_verify_with_the_default_model() {
     let Some(model) = default_model() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let splits = sample_splits(&dir.path().join("data"));
-    // One step on one `rank` row, no validation (the test split has no `rank` rows): the whole
-    // path in seconds.
+    // One step on one `rewrite` row (the shortest task), validated on the test split's two: the
+    // whole path in well under a minute.
     let config = format!(
         "model:\n  base: {}\n  adapter_name: cli-test\ntraining:\n  max_steps: 1\n  gradient_accumulation: 1\n\
-         data:\n  train: {}\n  val: {}\n  tasks: [rank]\noutput:\n  adapters: adapters\n  runs: runs\n",
+         data:\n  train: {}\n  val: {}\n  tasks: [rewrite]\noutput:\n  adapters: adapters\n  runs: runs\n",
         model.display(),
         splits.join("train.parquet").display(),
         splits.join("test.parquet").display()
@@ -400,6 +400,16 @@ fn train_dry_run_train_and_verify_with_the_default_model() {
     let run = codi_here(&["train", "--config", "run.yaml", "--rules", rules.to_str().expect("UTF-8 path")]);
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
     assert!(stdout(&run).contains("adapter: adapters/cli-test (420 tensors, 4884480 parameters, verified)"));
+    let metadata = std::fs::read(dir.path().join("adapters/cli-test/metadata.json")).expect("metadata");
+    let metrics = &serde_json::from_slice::<serde_json::Value>(&metadata).expect("JSON")["metrics"];
+    let val: Vec<f64> = metrics["val_losses"]
+        .as_array()
+        .expect("val curve")
+        .iter()
+        .map(|point| point[1].as_f64().expect("loss"))
+        .collect();
+    assert!(val.len() == 2 && val[1] < val[0], "val loss at steps 0 and 1 should fall: {val:?}");
+    assert!(metrics["train_loss"].is_f64() && metrics["tokens_per_second"].as_f64() > Some(0.0), "{metrics}");
 
     let model_arg = model.to_str().expect("UTF-8 path");
     let verify = codi_here(&["adapter", "verify", "adapters/cli-test", "--base", model_arg]);
