@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorCreationOptions, TensorData};
 
 use crate::generate::SplitMix64;
 use crate::packed::PackedWeight;
@@ -89,7 +89,7 @@ impl Linear {
     pub fn weight(&self, device: &Device) -> Tensor<2> {
         match (&self.dense, &self.packed) {
             (Some(w), _) => w.val(),
-            (None, Some(p)) => Tensor::from_data(TensorData::new(p.dequantize(), [p.rows(), p.cols()]), device),
+            (None, Some(p)) => decoded(p, device),
             (None, None) => unreachable!("a linear layer has a weight"),
         }
     }
@@ -141,12 +141,8 @@ impl Linear {
                 let values = input.as_slice::<f32>().expect("f32 activations");
                 Tensor::from_data(TensorData::new(p.matmul_t(values, rows), [rows, p.rows()]), (&device, dtype))
             }
-            (None, Some(p)) => {
-                // Decoded straight into the compute dtype: no f32 copy of the matrix on the device.
-                let weight =
-                    Tensor::<2>::from_data(TensorData::new(p.dequantize(), [p.rows(), p.cols()]), (&device, dtype));
-                x.matmul(weight.transpose())
-            }
+            // Decoded straight into the compute dtype: no f32 copy of the matrix on the device.
+            (None, Some(p)) => x.matmul(decoded(p, (&device, dtype)).transpose()),
             (None, None) => unreachable!("a linear layer has a weight"),
         }
     }
@@ -168,6 +164,11 @@ impl Linear {
             (None, None) => unreachable!("a linear layer has a weight"),
         }
     }
+}
+
+/// A packed matrix decoded into a dense `[out, in]` tensor.
+fn decoded(packed: &PackedWeight, options: impl Into<TensorCreationOptions>) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(packed.dequantize(), [packed.rows(), packed.cols()]), options)
 }
 
 /// A frozen parameter: loaded weights are never trained.

@@ -27,6 +27,6 @@ pub use logging::RunLog;
 pub use merge::merge;
 pub use optim::{AdamW, Moments, Schedule, clip_factor};
 pub use package::{Provenance, code_revision, package, sha256_file, sha256_model};
-pub use run::{Event, Summary, run};
+pub use run::{Event, run};
 pub use trainer::{MemoryEstimate, StepReport, TrainState, Trainer, nll_sum, training_device};
 pub use verify::{BaseModel, Verification, verify};

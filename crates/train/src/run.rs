@@ -1,10 +1,7 @@
 //! A whole run: steps, logging every `logging_steps`, validation every `eval_steps`,
 //! checkpoints every `save_steps`, and a final evaluation and checkpoint.
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
-
-use serde::Serialize;
+use std::path::Path;
 
 use crate::checkpoint;
 use crate::error::Result;
@@ -19,25 +16,16 @@ pub enum Event<'a> {
     Saved(&'a Path),
 }
 
-/// What one call did; the whole run's curves live in the trainer's state.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Summary {
-    /// Every step run in this call.
-    pub steps: Vec<StepReport>,
-    pub checkpoints: Vec<PathBuf>,
-    pub seconds: f64,
-}
-
 /// Trains until the schedule ends or, with `stop_after`, until that step (checkpointing there).
+/// Returns the steps this call ran; the whole run's curves live in the trainer's state.
 pub fn run(
     trainer: &mut Trainer,
     run_dir: &Path,
     stop_after: Option<usize>,
     observer: &mut dyn FnMut(Event<'_>),
-) -> Result<Summary> {
-    let started = Instant::now();
+) -> Result<Vec<StepReport>> {
     let mut log = RunLog::open(&run_dir.join("logs"))?;
-    let mut summary = Summary::default();
+    let mut steps = Vec::new();
     let cadence = trainer.config.training.clone();
     if trainer.state.step == 0
         && let Some(val_loss) = trainer.evaluate()
@@ -50,7 +38,7 @@ pub fn run(
         let report = trainer.step();
         observer(Event::Step(&report));
         window.push(report);
-        summary.steps.push(report);
+        steps.push(report);
         let step = report.step;
         let last = trainer.is_done() || stop_after == Some(step);
         if step.is_multiple_of(cadence.logging_steps) || last {
@@ -85,9 +73,7 @@ pub fn run(
             }
             let dir = checkpoint::save(trainer, run_dir)?;
             observer(Event::Saved(&dir));
-            summary.checkpoints.push(dir);
         }
     }
-    summary.seconds = started.elapsed().as_secs_f64();
-    Ok(summary)
+    Ok(steps)
 }

@@ -16,7 +16,7 @@ fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
     let mut whole = Trainer::from_config(config.clone(), cpu()).expect("trainer");
     let total = whole.total_steps();
     let uninterrupted = run(&mut whole, &dir.path().join("whole"), None, &mut |_| {}).expect("run");
-    assert_eq!(uninterrupted.steps.len(), total);
+    assert_eq!(uninterrupted.len(), total);
 
     // Stop mid-epoch (step 5 of 6 per epoch), then continue in a fresh process-like trainer.
     let runs = dir.path().join("interrupted");
@@ -28,9 +28,9 @@ fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
     resume(&mut second, &latest_checkpoint(&runs).expect("checkpoint")).expect("resume");
     let after = run(&mut second, &runs, None, &mut |_| {}).expect("second part");
 
-    let resumed: Vec<_> = before.steps.iter().chain(&after.steps).collect();
+    let resumed: Vec<_> = before.iter().chain(&after).collect();
     assert_eq!(resumed.len(), total);
-    for (a, b) in uninterrupted.steps.iter().zip(resumed) {
+    for (a, b) in uninterrupted.iter().zip(resumed) {
         eprintln!(
             "step {:2}: loss {:.6} vs {:.6}, lr {:.3e}, grad norm {:.4}",
             a.step, a.loss, b.loss, a.lr, a.grad_norm

@@ -8,6 +8,16 @@ use burn::tensor::{DType, FloatDType, Tensor};
 use codi_model::{Tokenizer, cpu};
 use codi_train::{ComputeDtype, Dataset, Encoding, Style, Trainer};
 
+/// Every step's loss, and the validation loss before the first step and after the last.
+fn train_to_the_end(trainer: &mut Trainer) -> (Vec<f64>, f64, f64) {
+    let first_val = trainer.evaluate().expect("val loss");
+    let mut losses = Vec::new();
+    while !trainer.is_done() {
+        losses.push(trainer.step().loss);
+    }
+    (losses, first_val, trainer.evaluate().expect("val loss"))
+}
+
 #[test]
 fn the_loss_covers_the_assistant_turn_and_its_eos_only() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -90,12 +100,7 @@ fn the_loss_falls_and_only_the_adapters_change() {
     let config = support::setup(dir.path());
     let mut trainer = Trainer::from_config(config, cpu()).expect("trainer");
     let base_before = trainer.model.layers[0].self_attn.q_proj.weight(&cpu()).into_data();
-    let first_val = trainer.evaluate().expect("val loss");
-    let mut losses = Vec::new();
-    while !trainer.is_done() {
-        losses.push(trainer.step().loss);
-    }
-    let last_val = trainer.evaluate().expect("val loss");
+    let (losses, first_val, last_val) = train_to_the_end(&mut trainer);
     eprintln!("train losses {losses:.3?}\nval {first_val:.4} → {last_val:.4}");
     assert!(last_val < first_val * 0.8, "val loss {first_val} → {last_val}");
     let base_after = trainer.model.layers[0].self_attn.q_proj.weight(&cpu()).into_data();
@@ -131,12 +136,7 @@ fn bf16_compute_trains_like_f32_and_keeps_f32_masters() {
         let mut config = config.clone();
         config.quantization.compute_dtype = dtype;
         let mut trainer = Trainer::from_config(config, cpu()).expect("trainer");
-        let first_val = trainer.evaluate().expect("val loss");
-        let mut losses = Vec::new();
-        while !trainer.is_done() {
-            losses.push(trainer.step().loss);
-        }
-        let last_val = trainer.evaluate().expect("val loss");
+        let (losses, first_val, last_val) = train_to_the_end(&mut trainer);
         let dtypes: Vec<DType> = trainer.parameters().iter().map(Tensor::dtype).collect();
         (losses, first_val, last_val, dtypes, trainer.model.compute_dtype)
     };
