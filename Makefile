@@ -76,7 +76,7 @@ fuzz: ## Fuzz the parser for FUZZ_SECONDS (needs the nightly toolchain and cargo
 	cp crates/core/tests/fixtures/parser/*.Dockerfile crates/core/tests/fixtures/rules/*.Dockerfile fuzz/corpus/parse/
 	cd fuzz && cargo +nightly fuzz run -O parse corpus/parse -- -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -print_final_stats=1
 
-fuzz-model: ## Fuzz the GGUF and safetensors header readers for FUZZ_SECONDS each
+fuzz-model: ## Fuzz the GGUF header reader and the safetensors loader for FUZZ_SECONDS each
 	cd fuzz && cargo +nightly fuzz run -O gguf -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1
 	cd fuzz && cargo +nightly fuzz run -O safetensors -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1
 

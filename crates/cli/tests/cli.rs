@@ -400,8 +400,16 @@ fn train_dry_run_train_and_verify_with_the_default_model() {
     let run = codi_here(&["train", "--config", "run.yaml", "--rules", rules.to_str().expect("UTF-8 path")]);
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
     assert!(stdout(&run).contains("adapter: adapters/cli-test (420 tensors, 4884480 parameters, verified)"));
-    let metadata = std::fs::read(dir.path().join("adapters/cli-test/metadata.json")).expect("metadata");
-    let metrics = &serde_json::from_slice::<serde_json::Value>(&metadata).expect("JSON")["metrics"];
+    let read_json = |file: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.path().join("adapters/cli-test").join(file)).expect(file))
+            .expect(file)
+    };
+    // PEFT resolves the base by its hub id; the metadata keeps the local file trained on.
+    let adapter_config = read_json("adapter_config.json");
+    assert_eq!(adapter_config["base_model_name_or_path"], "HuggingFaceTB/SmolLM2-135M-Instruct");
+    let metadata = read_json("metadata.json");
+    assert_eq!(metadata["base_model"]["path"].as_str(), model.to_str());
+    let metrics = &metadata["metrics"];
     let val: Vec<f64> = metrics["val_losses"]
         .as_array()
         .expect("val curve")
@@ -415,6 +423,26 @@ fn train_dry_run_train_and_verify_with_the_default_model() {
     let verify = codi_here(&["adapter", "verify", "adapters/cli-test", "--base", model_arg]);
     assert_eq!(verify.status.code(), Some(0), "{}", String::from_utf8_lossy(&verify.stderr));
     insta::assert_snapshot!("adapter_verify_ok", redact(&stdout(&verify)));
+
+    // An adapter as PEFT writes it, without metadata.json: verified, with a warning.
+    let peft = dir.path().join("peft-adapter");
+    std::fs::create_dir_all(&peft).expect("mkdir");
+    for file in ["adapter_model.safetensors", "adapter_config.json"] {
+        std::fs::copy(dir.path().join("adapters/cli-test").join(file), peft.join(file)).expect("copy");
+    }
+    let peft_verify = codi_here(&["adapter", "verify", "peft-adapter", "--base", model_arg]);
+    assert_eq!(peft_verify.status.code(), Some(0), "{}", String::from_utf8_lossy(&peft_verify.stderr));
+    insta::assert_snapshot!("adapter_verify_peft", redact(&stdout(&peft_verify)));
+    // `generate` applies it with the same warning; a missing adapter is an error, not the base alone.
+    let generate = |adapter: &str| {
+        codi_here(&["generate", "--model", model_arg, "--adapter", adapter, "--prompt", "FROM", "--max-tokens", "4"])
+    };
+    let with_peft = generate("peft-adapter");
+    assert_eq!(with_peft.status.code(), Some(0), "{}", String::from_utf8_lossy(&with_peft.stderr));
+    assert!(String::from_utf8_lossy(&with_peft.stderr).contains("warning: metadata.json: absent"));
+    let missing = generate("no-such-adapter");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-adapter: not a directory"));
 
     let weights = dir.path().join("adapters/cli-test/adapter_model.safetensors");
     let mut bytes = std::fs::read(&weights).expect("weights");

@@ -5,9 +5,9 @@
 
 use codi_core::analysis::analyze;
 pub use codi_core::project::{LOCKFILES, MANIFESTS};
-use codi_core::records::RelatedFile;
 use codi_core::shell::parse_script;
 use codi_core::syntax::{Arguments, Dockerfile, InstructionKind};
+use codi_dataset::records::RelatedFile;
 
 /// Text files larger than this are recorded as `too-large`, without their content.
 pub const MAX_RELATED_BYTES: usize = 256 * 1024;

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use codi_core::pipeline::{Progress, Stats};
-use codi_core::records::RawRecord;
+use codi_dataset::pipeline::{Progress, Stats};
+use codi_dataset::records::RawRecord;
 
 use crate::context::{Fetched, manifests};
 use crate::github::{self, GithubOptions, Query, plan};
@@ -33,15 +33,16 @@ fn read_journal(path: &Path) -> Vec<Journal> {
 
 fn append_journal(path: &Path, entry: &Journal) -> Result<()> {
     use std::io::Write as _;
-    let line = serde_json::to_string(entry).map_err(|e| Error::Store(e.to_string()))?;
+    let line =
+        serde_json::to_string(entry).map_err(|e| Error::Store { path: path.to_owned(), message: e.to_string() })?;
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|source| codi_core::Error::Io { path: path.to_owned(), source })?;
+        .map_err(|source| codi_dataset::Error::Io { path: path.to_owned(), source })?;
     writeln!(file, "{line}")
         .and_then(|()| file.sync_data())
-        .map_err(|source| codi_core::Error::Io { path: path.to_owned(), source })?;
+        .map_err(|source| codi_dataset::Error::Io { path: path.to_owned(), source })?;
     Ok(())
 }
 
@@ -67,10 +68,10 @@ pub fn describe_plan(options: &GithubOptions) -> String {
 
 /// Collects Dockerfiles from GitHub into `raw`; resumes where an interrupted run stopped.
 pub fn collect_github(options: &GithubOptions, raw: &Path, progress: &dyn Progress) -> Result<Stats> {
-    let mut client = github::Client::new(options).map_err(Error::Github)?;
+    let mut client = github::Client::new(options)?;
     let mut run = Run::new(RawStore::new(raw), "collect", options.shard);
     let journal_path = raw.join("github-journal.jsonl");
-    std::fs::create_dir_all(raw).map_err(|source| codi_core::Error::Io { path: raw.to_owned(), source })?;
+    std::fs::create_dir_all(raw).map_err(|source| codi_dataset::Error::Io { path: raw.to_owned(), source })?;
     let journal = read_journal(&journal_path);
     let mut done_queries = HashSet::new();
     let mut done_pages = HashSet::new();

@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use codi_core::pipeline::{Progress, Shard, StageFiles, Stats, write_rejects};
-use codi_core::records::Reject;
 use codi_core::syntax::parse;
+use codi_dataset::pipeline::{Progress, Shard, StageFiles, Stats, write_rejects};
+use codi_dataset::records::Reject;
 
 use crate::context::scripts;
 use crate::{RawStore, Result, VERSION, github, local};

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use codi_core::analysis::Stack;
-use codi_core::pipeline::Shard;
+use codi_dataset::pipeline::Shard;
 use octocrab::Octocrab;
 use octocrab::service::middleware::retry::RetryConfig;
 use serde::Deserialize;
@@ -236,15 +236,17 @@ fn encode(text: &str, keep_slash: bool) -> String {
 }
 
 impl Client {
-    pub fn new(options: &GithubOptions) -> Result<Self, String> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    pub fn new(options: &GithubOptions) -> crate::Result<Self> {
+        let failed = |message: String| crate::Error::Github { api: options.api.clone(), message };
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| failed(e.to_string()))?;
         let octocrab = runtime.block_on(async {
             let mut builder = Octocrab::builder().add_retry_config(RetryConfig::None);
             if let Some(token) = &options.token {
                 builder = builder.personal_token(token.clone());
             }
-            builder = builder.base_uri(options.api.as_str()).map_err(|e| e.to_string())?;
-            builder.build().map_err(|e| e.to_string())
+            builder = builder.base_uri(options.api.as_str()).map_err(|e| failed(e.to_string()))?;
+            builder.build().map_err(|e| failed(e.to_string()))
         })?;
         Ok(Self {
             octocrab,

@@ -30,13 +30,13 @@ pub const MAX_DOCKERFILE_BYTES: usize = 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Core(#[from] codi_core::Error),
-    #[error("raw store: {0}")]
-    Store(String),
+    Dataset(#[from] codi_dataset::Error),
+    #[error("raw store: {}: {message}", path.display())]
+    Store { path: PathBuf, message: String },
     #[error("{}:{line}: {message}", path.display())]
     Provenance { path: PathBuf, line: usize, message: String },
-    #[error("github: {0}")]
-    Github(String),
+    #[error("github ({api}): {message}")]
+    Github { api: String, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

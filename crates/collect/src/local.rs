@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use codi_core::project::is_dockerfile_name;
-use codi_core::records::RawRecord;
+use codi_dataset::records::RawRecord;
 
-use codi_core::pipeline::{Progress, Shard, Stats};
+use codi_dataset::pipeline::{Progress, Shard, Stats};
 
 use crate::context::{ContextSource, Fetched, MAX_RELATED_BYTES, manifests};
 use crate::run::{Run, timestamp};
@@ -70,7 +70,7 @@ fn csv_fields(line: &str) -> Vec<String> {
 /// Reads a provenance table; errors name the file and line.
 pub fn read_provenance(path: &Path) -> Result<Vec<Provenance>> {
     let text =
-        std::fs::read_to_string(path).map_err(|source| codi_core::Error::Io { path: path.to_owned(), source })?;
+        std::fs::read_to_string(path).map_err(|source| codi_dataset::Error::Io { path: path.to_owned(), source })?;
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let problem = |line: usize, message: String| Error::Provenance { path: path.to_owned(), line, message };
     let (_, header) = lines.next().ok_or_else(|| problem(1, "empty provenance table".into()))?;
@@ -127,7 +127,7 @@ fn detect_license(dir: &Path) -> String {
 /// The files to collect, sorted by path.
 pub(crate) fn candidates(options: &LocalOptions) -> Result<Vec<Candidate>> {
     let root =
-        options.root.canonicalize().map_err(|source| codi_core::Error::Io { path: options.root.clone(), source })?;
+        options.root.canonicalize().map_err(|source| codi_dataset::Error::Io { path: options.root.clone(), source })?;
     let root_name = root.file_name().map_or_else(|| "local".to_owned(), |n| n.to_string_lossy().into_owned());
     if let Some(table) = &options.provenance {
         let rows = read_provenance(table)?;
@@ -154,7 +154,7 @@ pub(crate) fn candidates(options: &LocalOptions) -> Result<Vec<Candidate>> {
     let license = detect_license(&root);
     let mut found = Vec::new();
     for entry in ignore::WalkBuilder::new(&root).hidden(false).filter_entry(|e| e.file_name() != ".git").build() {
-        let entry = entry.map_err(|e| Error::Store(format!("walking {}: {e}", root.display())))?;
+        let entry = entry.map_err(|e| Error::Store { path: root.clone(), message: format!("walking: {e}") })?;
         let name = entry.file_name().to_string_lossy();
         if !entry.file_type().is_some_and(|t| t.is_file()) || !is_dockerfile_name(&name) {
             continue;

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use codi_core::pipeline::{Shard, Stats, write_rejects};
-use codi_core::records::{RawRecord, Reject, RelatedFile, sha256_hex};
+use codi_dataset::pipeline::{Shard, Stats, write_rejects};
+use codi_dataset::records::{RawRecord, Reject, RelatedFile, sha256_hex};
 
 use crate::{MAX_DOCKERFILE_BYTES, RawStore, Result, VERSION};
 

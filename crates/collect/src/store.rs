@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use codi_core::pipeline::{Shard, StageFiles, write_atomically};
-use codi_core::records::RawRecord;
-use codi_core::table::TableWriter;
+use codi_dataset::pipeline::{Shard, StageFiles, write_atomically};
+use codi_dataset::records::RawRecord;
+use codi_dataset::table::TableWriter;
 
 use crate::{Error, Result};
 
@@ -44,7 +44,8 @@ impl RawStore {
     pub fn put(&self, record: &RawRecord) -> Result<()> {
         write_atomically(&self.content_path(&record.id), record.content.as_bytes())?;
         let meta = RawRecord { content: String::new(), ..record.clone() };
-        let json = serde_json::to_string_pretty(&meta).map_err(|e| Error::Store(e.to_string()))?;
+        let json = serde_json::to_string_pretty(&meta)
+            .map_err(|e| Error::Store { path: self.meta_path(&record.id), message: e.to_string() })?;
         write_atomically(&self.meta_path(&record.id), format!("{json}\n").as_bytes())?;
         Ok(())
     }
@@ -59,11 +60,11 @@ impl RawStore {
         let root = self.dir.join("files");
         let Ok(shards) = std::fs::read_dir(&root) else { return Ok(ids) };
         for shard in shards {
-            let shard = shard.map_err(|source| codi_core::Error::Io { path: root.clone(), source })?.path();
+            let shard = shard.map_err(|source| codi_dataset::Error::Io { path: root.clone(), source })?.path();
             let entries =
-                std::fs::read_dir(&shard).map_err(|source| codi_core::Error::Io { path: shard.clone(), source })?;
+                std::fs::read_dir(&shard).map_err(|source| codi_dataset::Error::Io { path: shard.clone(), source })?;
             for entry in entries {
-                let name = entry.map_err(|source| codi_core::Error::Io { path: shard.clone(), source })?.file_name();
+                let name = entry.map_err(|source| codi_dataset::Error::Io { path: shard.clone(), source })?.file_name();
                 if let Some(id) = name.to_string_lossy().strip_suffix(".meta.json") {
                     ids.push(id.to_owned());
                 }
@@ -85,13 +86,13 @@ impl RawStore {
 
 fn read_record(meta: &Path, content: &Path) -> Result<RawRecord> {
     let text =
-        std::fs::read_to_string(meta).map_err(|source| codi_core::Error::Io { path: meta.to_owned(), source })?;
-    let mut record: RawRecord = serde_json::from_str(&text).map_err(|e| codi_core::Error::Json {
+        std::fs::read_to_string(meta).map_err(|source| codi_dataset::Error::Io { path: meta.to_owned(), source })?;
+    let mut record: RawRecord = serde_json::from_str(&text).map_err(|e| codi_dataset::Error::Json {
         path: meta.to_owned(),
         line: e.line(),
         message: e.to_string(),
     })?;
-    record.content =
-        std::fs::read_to_string(content).map_err(|source| codi_core::Error::Io { path: content.to_owned(), source })?;
+    record.content = std::fs::read_to_string(content)
+        .map_err(|source| codi_dataset::Error::Io { path: content.to_owned(), source })?;
     Ok(record)
 }

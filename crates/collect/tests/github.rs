@@ -13,9 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use codi_collect::{GithubOptions, collect_github};
 use codi_core::analysis::Stack;
-use codi_core::pipeline::Quiet;
-use codi_core::records::{RawRecord, Reject};
-use codi_core::table::read_all;
+use codi_dataset::pipeline::Quiet;
+use codi_dataset::records::{RawRecord, Reject};
+use codi_dataset::table::read_all;
 
 /// A response: status, extra headers, body.
 type Reply = (u16, Vec<(String, String)>, String);

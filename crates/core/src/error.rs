@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::yaml::Problem;
+use codi_yaml::Problem;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -19,8 +19,8 @@ pub enum Error {
     Project { path: PathBuf, message: String },
     #[error("template {template}: {message}")]
     Template { template: String, message: String },
-    #[error("{}: {message}", path.display())]
-    Table { path: PathBuf, message: String },
+    #[error("{}: {message}", context.display())]
+    Docker { context: PathBuf, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,9 +1,9 @@
 //! One raw record's labels: what the analyzer and the linter find, and a quality score.
 
-use codi_core::analysis::{Base, analyze_project};
+use codi_core::analysis::{Base, ProjectFiles, analyze_project};
 use codi_core::lint::{Category, Finding, LintConfig, Severity, find_rule, lint};
-use codi_core::records::{CmdFlags, DiagnosticRow, LabeledRecord, RawRecord, SmellRow, StageRow, project_files};
 use codi_core::syntax::parse;
+use codi_dataset::records::{CmdFlags, DiagnosticRow, LabeledRecord, RawRecord, SmellRow, StageRow, found_files};
 
 fn smell_row(finding: &Finding) -> SmellRow {
     SmellRow {
@@ -18,7 +18,7 @@ fn smell_row(finding: &Finding) -> SmellRow {
 /// The analyzer's labels for one raw Dockerfile.
 pub fn label(raw: &RawRecord) -> LabeledRecord {
     let file = parse(&raw.content);
-    let analysis = analyze_project(&file, &project_files(&raw.related));
+    let analysis = analyze_project(&file, &ProjectFiles::from_found(found_files(&raw.related)));
     let findings = lint(&file, &LintConfig::default());
     let (security, smells): (Vec<&Finding>, Vec<&Finding>) =
         findings.iter().partition(|f| find_rule(f.code).is_some_and(|r| r.meta().category == Category::Security));

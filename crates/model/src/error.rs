@@ -29,6 +29,9 @@ pub enum Error {
     Template(String),
     #[error("model `{id}` not found: {message}")]
     NotFound { id: String, message: String },
+    /// An adapter that does not verify against the base it is loaded onto.
+    #[error("{}: the adapter does not verify:\n{}", dir.display(), problems.join("\n"))]
+    Adapter { dir: PathBuf, problems: Vec<String> },
     #[error("{0}")]
     Invalid(String),
 }

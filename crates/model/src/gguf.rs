@@ -201,6 +201,15 @@ impl Gguf {
         self.metadata.get(key)
     }
 
+    /// The Hugging Face repo the weights were converted from, when the file says so
+    /// (llama.cpp's `general.source.*` and `general.repo_url`). `general.base_model.*` is not
+    /// read: it names the model this one was fine-tuned *from*.
+    pub fn source_repo(&self) -> Option<String> {
+        ["general.source.repo_url", "general.source.url", "general.source.huggingface.repository", "general.repo_url"]
+            .iter()
+            .find_map(|key| crate::hub::hub_id(self.get(key)?.as_str()?))
+    }
+
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
         self.tensors.iter().find(|t| t.name == name)
     }

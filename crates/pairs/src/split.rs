@@ -9,9 +9,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use codi_core::pipeline::{Progress, Shard, StageFiles, Stats, write_atomically};
-use codi_core::records::{PairRecord, id_key};
-use codi_core::table::{TableReader, TableWriter};
+use codi_dataset::Layout;
+use codi_dataset::pipeline::{Progress, Shard, StageFiles, Stats, write_atomically};
+use codi_dataset::records::{PairRecord, id_key};
+use codi_dataset::table::{TableReader, TableWriter};
 use serde::Deserialize;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -32,6 +33,13 @@ pub struct SplitOptions {
     pub jsonl: bool,
     /// Forget previous assignments.
     pub full: bool,
+}
+
+impl SplitOptions {
+    /// `pairs/` into `splits/` of `layout`, with the default ratios and seed.
+    pub fn in_layout(layout: &Layout) -> Self {
+        Self { pairs: layout.pairs(), out: layout.splits(), ..Self::default() }
+    }
 }
 
 impl Default for SplitOptions {

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use codi_core::pipeline::{Progress, Shard, StageFiles, Stats, write_rejects};
-use codi_core::records::{CuratedRecord, Reject, id_key};
-use codi_core::table::{TableReader, TableWriter};
+use codi_dataset::pipeline::{Progress, Shard, StageFiles, Stats, write_rejects};
+use codi_dataset::records::{CuratedRecord, Reject, id_key};
+use codi_dataset::table::{TableReader, TableWriter};
 use serde::Deserialize;
 
 use crate::{Result, VERSION, minhash};

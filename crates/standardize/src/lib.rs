@@ -18,9 +18,10 @@ mod redact;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use codi_core::pipeline::{Outcome, Progress, RowStage, Shard, StageFiles, Stats};
-use codi_core::records::{CuratedRecord, LabeledRecord, sha256_hex};
 use codi_core::syntax::parse;
+use codi_dataset::Layout;
+use codi_dataset::pipeline::{Outcome, Progress, RowStage, Shard, StageFiles, Stats};
+use codi_dataset::records::{CuratedRecord, LabeledRecord, sha256_hex};
 
 pub use filters::filter_reason;
 pub use normalize::{normalize, semantic_hash};
@@ -32,7 +33,7 @@ pub const VERSION: &str = "standardize-1";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Core(#[from] codi_core::Error),
+    Dataset(#[from] codi_dataset::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -45,6 +46,13 @@ pub struct Options {
     pub out: PathBuf,
     pub shard: Shard,
     pub full: bool,
+}
+
+impl Options {
+    /// `labeled/` into `curated/` of `layout`: every shard, incremental.
+    pub fn in_layout(layout: &Layout) -> Self {
+        Self { labeled: layout.labeled(), out: layout.curated(), shard: Shard::ALL, full: false }
+    }
 }
 
 /// Runs the first pass for the shard, and the second when the run covers everything.
@@ -69,10 +77,17 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
     Ok(stats)
 }
 
+/// A Dockerfile's text as the pairs stage sees it, and so as the model was trained on it:
+/// normalized, its secrets redacted (each redaction counted in `counts` by kind). A server
+/// builds its prompts from this text, never from the raw file.
+pub fn standardized_text(text: &str, counts: &mut BTreeMap<String, u32>) -> String {
+    redact(&normalize(text), counts)
+}
+
 /// The first pass over one row.
 pub fn prepare(labeled: LabeledRecord) -> CuratedRecord {
     let mut counts = BTreeMap::new();
-    let content = redact(&normalize(&labeled.content), &mut counts);
+    let content = standardized_text(&labeled.content, &mut counts);
     let related = labeled
         .related
         .into_iter()

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use codi_core::records::sha256_hex;
 use codi_core::syntax::Dockerfile;
+use codi_dataset::records::sha256_hex;
 
 /// LF line endings, no byte-order mark, no trailing blanks, runs of blank lines collapsed to one,
 /// no blank lines at either end, one final newline.

@@ -9,7 +9,7 @@ use std::ops::Range;
 use std::sync::LazyLock;
 
 use codi_core::analysis::secrets::{SecretKind, find_secrets};
-use codi_core::records::Redaction;
+use codi_dataset::records::Redaction;
 use regex::Regex;
 
 /// `DB_PASSWORD=value`, `api_key: value` with a secret-looking name; the value is group 2.

@@ -5,9 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use burn::tensor::{Tensor, TensorData};
-use codi_model::safetensors::{self, Dtype, Header, named};
+use codi_model::adapter::{CONFIG, WEIGHTS};
+use codi_model::safetensors::{Dtype, SafetensorsFile, named, to_bytes};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -30,9 +32,24 @@ struct SavedState {
     seed: u64,
 }
 
+/// Where to resume from: a checkpoint directory, or `latest`, the newest of the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResumeFrom {
+    Latest,
+    Dir(PathBuf),
+}
+
+impl FromStr for ResumeFrom {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        Ok(if text == "latest" { Self::Latest } else { Self::Dir(text.into()) })
+    }
+}
+
 /// A hash of everything that decides the sequence of updates: model, adapter shape, training
 /// hyperparameters, data. Logging and checkpoint cadence may change between runs.
-pub fn fingerprint(trainer: &Trainer) -> String {
+fn fingerprint(trainer: &Trainer) -> String {
     let config = &trainer.config;
     let mut training = serde_json::to_value(&config.training).unwrap_or_default();
     if let Some(map) = training.as_object_mut() {
@@ -56,66 +73,83 @@ pub fn fingerprint(trainer: &Trainer) -> String {
     format!("{:x}", hasher.finalize())
 }
 
-/// Writes `checkpoint-<step>/` under `run_dir` and prunes old ones.
-pub fn save(trainer: &mut Trainer, run_dir: &Path) -> Result<PathBuf> {
-    let dir = run_dir.join(format!("{PREFIX}{:06}", trainer.state.step));
-    let saved = SavedState {
-        state: trainer.state.clone(),
-        schedule: trainer.schedule,
-        optimizer_steps: trainer.optimizer.steps,
-        fingerprint: fingerprint(trainer),
-        seed: trainer.config.training.seed,
-    };
-    let names = trainer.parameter_names();
-    let mut moments = Vec::new();
-    for (name, m) in names.iter().zip(&trainer.optimizer.moments) {
-        moments.push(named(format!("{name}.exp_avg"), m.exp_avg.clone()));
-        moments.push(named(format!("{name}.exp_avg_sq"), m.exp_avg_sq.clone()));
+impl Trainer {
+    /// Writes `checkpoint-<step>/` in the run directory and prunes old ones; the checkpoint is the
+    /// best so far when this step's validation loss is the lowest yet.
+    pub fn save_checkpoint(&mut self) -> Result<PathBuf> {
+        let step = self.state.step;
+        if let Some((at, loss)) = self.state.val_loss()
+            && at == step
+            && self.state.best.is_none_or(|(_, best)| loss < best)
+        {
+            self.state.best = Some((step, loss));
+        }
+        let run_dir = self.config.run_dir();
+        let dir = run_dir.join(format!("{PREFIX}{step:06}"));
+        let saved = SavedState {
+            state: self.state.clone(),
+            schedule: self.schedule,
+            optimizer_steps: self.optimizer.steps,
+            fingerprint: fingerprint(self),
+            seed: self.config.training.seed,
+        };
+        let names = self.parameter_names();
+        let mut moments = Vec::new();
+        for (name, m) in names.iter().zip(&self.optimizer.moments) {
+            moments.push(named(format!("{name}.exp_avg"), m.exp_avg.clone()));
+            moments.push(named(format!("{name}.exp_avg_sq"), m.exp_avg_sq.clone()));
+        }
+        let adapter_config = self.adapter_config(self.config.model.base.clone());
+        let files = [
+            (WEIGHTS, self.adapter_weights()?),
+            (CONFIG, adapter_config.to_json()),
+            (OPTIMIZER, to_bytes(&moments, Dtype::F32, &BTreeMap::new())?),
+            (STATE, serde_json::to_vec_pretty(&saved).unwrap_or_default()),
+        ];
+        package::write_dir_atomically(&dir, &files)?;
+        prune(&run_dir, self.config.training.save_total_limit, self.state.best.map(|(step, _)| step))?;
+        Ok(dir)
     }
-    let files = [
-        (package::WEIGHTS, safetensors::to_bytes(&package::adapter_tensors(trainer), Dtype::F32, &BTreeMap::new())),
-        (package::CONFIG, package::adapter_config_json(&trainer.config)),
-        (OPTIMIZER, safetensors::to_bytes(&moments, Dtype::F32, &BTreeMap::new())),
-        (STATE, serde_json::to_vec_pretty(&saved).unwrap_or_default()),
-    ];
-    package::write_dir_atomically(&dir, &files)?;
-    prune(run_dir, trainer.config.training.save_total_limit, trainer.state.best.map(|(step, _)| step))?;
-    Ok(dir)
-}
 
-/// Continues `trainer` (built from the same configuration and data) from `dir`.
-pub fn resume(trainer: &mut Trainer, dir: &Path) -> Result<()> {
-    let state_path = dir.join(STATE);
-    let text = std::fs::read(&state_path).map_err(|e| Error::io(&state_path, e))?;
-    let saved: SavedState =
-        serde_json::from_slice(&text).map_err(|source| Error::Json { path: state_path.clone(), source })?;
-    if saved.fingerprint != fingerprint(trainer) {
-        return Err(Error::checkpoint(
-            &state_path,
-            "saved by a run with another model, adapter shape, hyperparameters or data; resuming would not continue it",
-        ));
+    /// Continues this trainer (built from the same configuration and data) from a checkpoint;
+    /// returns its directory.
+    pub fn resume(&mut self, from: &ResumeFrom) -> Result<PathBuf> {
+        let dir = match from {
+            ResumeFrom::Latest => latest(&self.config.run_dir())?,
+            ResumeFrom::Dir(dir) => dir.clone(),
+        };
+        let state_path = dir.join(STATE);
+        let text = std::fs::read(&state_path).map_err(|e| Error::io(&state_path, e))?;
+        let saved: SavedState =
+            serde_json::from_slice(&text).map_err(|source| Error::Json { path: state_path.clone(), source })?;
+        if saved.fingerprint != fingerprint(self) {
+            return Err(Error::checkpoint(
+                &state_path,
+                "saved by a run with another model, adapter shape, hyperparameters or data; resuming would not continue it",
+            ));
+        }
+        let names = self.parameter_names();
+        let current = self.parameters();
+        let weights = read_tensors(&dir.join(WEIGHTS), names.iter().cloned(), &current)?;
+        let moment_names = names.iter().flat_map(|n| [format!("{n}.exp_avg"), format!("{n}.exp_avg_sq")]);
+        let doubled: Vec<Tensor<2>> = current.iter().flat_map(|t| [t.clone(), t.clone()]).collect();
+        let mut moments = read_tensors(&dir.join(OPTIMIZER), moment_names, &doubled)?.into_iter();
+        self.optimizer.moments = (0..names.len())
+            .map(|_| Moments {
+                exp_avg: moments.next().expect("two moments per parameter"),
+                exp_avg_sq: moments.next().expect("two moments per parameter"),
+            })
+            .collect();
+        self.set_parameters(weights);
+        self.optimizer.steps = saved.optimizer_steps;
+        self.schedule = saved.schedule;
+        self.state = saved.state;
+        Ok(dir)
     }
-    let names = trainer.parameter_names();
-    let current = trainer.parameters();
-    let weights = read_tensors(&dir.join(package::WEIGHTS), names.iter().cloned(), &current)?;
-    let moment_names = names.iter().flat_map(|n| [format!("{n}.exp_avg"), format!("{n}.exp_avg_sq")]);
-    let doubled: Vec<Tensor<2>> = current.iter().flat_map(|t| [t.clone(), t.clone()]).collect();
-    let mut moments = read_tensors(&dir.join(OPTIMIZER), moment_names, &doubled)?.into_iter();
-    trainer.optimizer.moments = (0..names.len())
-        .map(|_| Moments {
-            exp_avg: moments.next().expect("two moments per parameter"),
-            exp_avg_sq: moments.next().expect("two moments per parameter"),
-        })
-        .collect();
-    trainer.set_parameters(weights);
-    trainer.optimizer.steps = saved.optimizer_steps;
-    trainer.schedule = saved.schedule;
-    trainer.state = saved.state;
-    Ok(())
 }
 
 /// The newest checkpoint under `run_dir`.
-pub fn latest(run_dir: &Path) -> Result<PathBuf> {
+fn latest(run_dir: &Path) -> Result<PathBuf> {
     list(run_dir)?
         .pop()
         .map(|(_, dir)| dir)
@@ -154,26 +188,23 @@ fn prune(run_dir: &Path, keep: usize, best: Option<usize>) -> Result<()> {
 
 /// Reads `names` from a safetensors file, each with the shape and device of its `like`.
 fn read_tensors(path: &Path, names: impl Iterator<Item = String>, like: &[Tensor<2>]) -> Result<Vec<Tensor<2>>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let header = Header::parse(path, &bytes)?;
+    let file = SafetensorsFile::read(path)?;
     names
         .zip(like)
         .map(|(name, like)| {
-            let entry =
-                header.tensors.get(&name).ok_or_else(|| Error::checkpoint(path, format!("missing tensor `{name}`")))?;
-            if entry.shape != like.dims() || entry.dtype != Dtype::F32 {
+            let stored = file.get(&name).ok_or_else(|| Error::checkpoint(path, format!("missing tensor `{name}`")))?;
+            if stored.shape != like.dims() || stored.dtype != Dtype::F32 {
                 return Err(Error::checkpoint(
                     path,
                     format!(
                         "tensor `{name}` is {} {:?}, the run needs F32 {:?}",
-                        entry.dtype.name(),
-                        entry.shape,
+                        stored.dtype.name(),
+                        stored.shape,
                         like.dims()
                     ),
                 ));
             }
-            let values = safetensors::to_f32(entry.dtype, &bytes[entry.start..entry.end]);
-            Ok(Tensor::from_data(TensorData::new(values, like.dims()), &like.device()))
+            Ok(Tensor::from_data(TensorData::new(stored.values, like.dims()), &like.device()))
         })
         .collect()
 }

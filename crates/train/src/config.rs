@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, FloatDType};
-use codi_core::yaml::{self, Fields, Node, Reader, Value};
+use codi_model::Quantize;
+use codi_yaml::{self as yaml, Fields, Node, Reader, Value};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -67,7 +68,7 @@ impl ComputeDtype {
 pub struct QuantizationSection {
     /// `nf4`: dense weights are quantized to NF4 on load; 4-bit GGUF blocks stay as stored.
     /// `none`: dense weights stay dense (plain LoRA).
-    pub mode: String,
+    pub mode: Quantize,
     pub double_quant: bool,
     pub compute_dtype: ComputeDtype,
 }
@@ -145,12 +146,12 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             model: ModelSection {
-                base: "models/base/SmolLM2-135M-Instruct.Q4_1.gguf".into(),
+                base: codi_model::DEFAULT_MODEL.into(),
                 adapter_name: "codi-adapter".into(),
                 adapter_version: "0.1.0".into(),
             },
             quantization: QuantizationSection {
-                mode: "nf4".into(),
+                mode: Quantize::Nf4,
                 double_quant: true,
                 compute_dtype: ComputeDtype::Auto,
             },
@@ -377,7 +378,7 @@ fn read(reader: &mut Reader, root: &Node) -> TrainConfig {
 
     let mut s = section(reader, root, "quantization", &["mode", "double_quant", "compute_dtype"]);
     let quantization = QuantizationSection {
-        mode: s.choice("mode", "nf4", &[("nf4", "nf4"), ("none", "none")]).into(),
+        mode: s.choice("mode", d.quantization.mode, &[("nf4", Quantize::Nf4), ("none", Quantize::AsStored)]),
         double_quant: s.boolean("double_quant", true),
         compute_dtype: s.choice(
             "compute_dtype",

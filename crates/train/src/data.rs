@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use codi_core::records::PairRecord;
+use codi_dataset::records::PairRecord;
 use codi_model::{Message, SplitMix64, Tokenizer};
 use serde::Serialize;
 
@@ -32,8 +32,9 @@ impl Example {
     }
 }
 
+/// A split row that cannot be trained on, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Reject {
+pub struct RejectedRow {
     pub id: String,
     pub reason: String,
     pub detail: String,
@@ -48,7 +49,7 @@ pub struct DataStats {
     pub filtered_by_task: usize,
     /// Kept rows cut to `max_seq_length` (their completion lost its tail).
     pub truncated: usize,
-    pub rejected: Vec<Reject>,
+    pub rejected: Vec<RejectedRow>,
     pub tokens: usize,
     pub label_tokens: usize,
     pub max_length: usize,
@@ -79,7 +80,7 @@ impl Dataset {
                 message: "no such split (run `make data-prepare` first)".into(),
             });
         }
-        let rows: Vec<PairRecord> = codi_core::table::read_all(path)?;
+        let rows: Vec<PairRecord> = codi_dataset::table::read_all(path)?;
         Ok(Self::from_rows(&rows, encoding))
     }
 
@@ -194,8 +195,8 @@ pub struct Batch {
 
 type Rejection = (&'static str, String);
 
-fn reject(row: &PairRecord, reason: &str, detail: String) -> Reject {
-    Reject { id: row.pair_id.clone(), reason: reason.into(), detail }
+fn reject(row: &PairRecord, reason: &str, detail: String) -> RejectedRow {
+    RejectedRow { id: row.pair_id.clone(), reason: reason.into(), detail }
 }
 
 impl Encoding<'_> {

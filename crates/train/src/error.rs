@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use codi_core::yaml::Problem;
+use codi_yaml::Problem;
 
 /// Everything that can stop a training run or an adapter operation. Errors about a file name it,
 /// and the line, row or tensor where that makes sense.
@@ -30,7 +30,7 @@ pub enum Error {
     #[error(transparent)]
     Model(#[from] codi_model::Error),
     #[error(transparent)]
-    Table(#[from] codi_core::Error),
+    Table(#[from] codi_dataset::Error),
     #[error("{0}")]
     Invalid(String),
 }

@@ -1,114 +1,112 @@
-//! The adapter directory (DESIGN §5): `adapter_model.safetensors` under PEFT's key names,
-//! `adapter_config.json` as PEFT writes it, a model card, and `metadata.json` with provenance,
-//! hyperparameters, metrics and the sha256 of every other file.
+//! Packaging a finished run as an adapter directory (the format of `codi_model::adapter`): the
+//! LoRA weights, `adapter_config.json`, a model card, and `metadata.json` with the provenance,
+//! hyperparameters, metrics and checksums; then verifying it against the base.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use codi_model::safetensors::{self, Dtype, NamedTensor};
-use serde::Serialize;
-use serde_json::{Value as Json, json};
-use sha2::{Digest, Sha256};
+use codi_model::adapter::{
+    AdapterConfig, AdapterMetadata, BaseModel, BaseModelRecord, BestCheckpoint, CARD, CONFIG, DatasetRecord, METADATA,
+    Metrics, Verification, WEIGHTS, checksum, sha256_file, verify,
+};
+use codi_model::safetensors::{Dtype, NamedTensor, named, to_bytes};
 
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::trainer::Trainer;
 
-pub(crate) const WEIGHTS: &str = "adapter_model.safetensors";
-pub(crate) const CONFIG: &str = "adapter_config.json";
-pub(crate) const METADATA: &str = "metadata.json";
-pub(crate) const CARD: &str = "README.md";
-
-/// Where an adapter came from; recorded in `metadata.json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Provenance {
-    /// The base model as configured (path or hub id) and the sha256 of its weights.
-    pub base_model: String,
-    pub base_sha256: String,
-    /// Split name → (path, sha256).
-    pub datasets: BTreeMap<String, (PathBuf, String)>,
-    /// sha256 of `patterns/rules.yml`, the catalog the pairs were made from.
-    pub rules_version: String,
-    pub code_revision: String,
+/// A packaged, verified adapter.
+#[derive(Debug, Clone)]
+pub struct Packaged {
+    pub dir: PathBuf,
+    /// The base it was verified against.
+    pub base: BaseModel,
+    pub verification: Verification,
 }
 
-/// The trained adapters as PEFT names them.
-pub(crate) fn adapter_tensors(trainer: &mut Trainer) -> Vec<NamedTensor> {
-    let names = trainer.parameter_names();
-    names.into_iter().zip(trainer.parameters()).map(|(name, tensor)| safetensors::named(name, tensor)).collect()
+impl Trainer {
+    /// Writes the adapter directory (`<output.adapters>/<adapter_name>/`, replaced whole):
+    /// metrics from the run's state, provenance from the configuration, the base, and the rules
+    /// catalog at `rules`; then verifies it against the base, an error unless it holds.
+    pub fn package(&mut self, rules: &Path) -> Result<Packaged> {
+        let base = BaseModel::describe(&mut self.model, &self.source, self.repo.as_deref())?;
+        let config = &self.config;
+        let mut dataset = BTreeMap::new();
+        for (split, path) in [("train", &config.data.train), ("val", &config.data.val)] {
+            dataset.insert(split.to_owned(), DatasetRecord { path: path.clone(), sha256: sha256_file(path)? });
+        }
+        let state = &self.state;
+        let metrics = Metrics {
+            steps: state.step,
+            epochs: state.epoch,
+            tokens: state.tokens,
+            train_loss: state.train_loss(config.training.logging_steps),
+            val_loss: state.val_loss().map(|(_, loss)| loss),
+            val_losses: state.val_losses.clone(),
+            best_checkpoint: state.best.map(|(step, val_loss)| BestCheckpoint { step, val_loss }),
+            tokens_per_second: state.tokens_per_second(),
+        };
+        let name = base.repo.clone().unwrap_or_else(|| config.model.base.clone());
+        let mut metadata = AdapterMetadata {
+            adapter_name: config.model.adapter_name.clone(),
+            adapter_version: config.model.adapter_version.clone(),
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            base_model: BaseModelRecord {
+                name: name.clone(),
+                path: Some(config.model.base.clone()),
+                sha256: base.sha256.clone(),
+            },
+            dataset,
+            rules_version: sha256_file(rules)?,
+            code_revision: code_revision(),
+            hyperparameters: serde_json::to_value(config).expect("a configuration serializes"),
+            metrics,
+            checksums: BTreeMap::new(),
+        };
+        let mut files = vec![
+            (WEIGHTS, self.adapter_weights()?),
+            (CONFIG, self.adapter_config(name).to_json()),
+            (CARD, model_card(&self.config, &metadata).into_bytes()),
+        ];
+        metadata.checksums = files.iter().map(|(file, bytes)| ((*file).to_owned(), checksum(bytes))).collect();
+        files.push((METADATA, metadata.to_json()));
+        let dir = self.config.adapter_dir();
+        write_dir_atomically(&dir, &files)?;
+        let verification = verify(&dir, Some(&base)).into_result()?;
+        Ok(Packaged { dir, base, verification })
+    }
+
+    /// `adapter_config.json` of this run's adapter, naming `base` as its base.
+    pub(crate) fn adapter_config(&self, base: String) -> AdapterConfig {
+        let lora = &self.config.lora;
+        AdapterConfig::lora(base, lora.r, lora.alpha, lora.dropout, lora.target_modules.clone())
+    }
+
+    /// `adapter_model.safetensors`: the trained adapters under PEFT's names.
+    pub(crate) fn adapter_weights(&mut self) -> Result<Vec<u8>> {
+        let names = self.parameter_names();
+        let tensors: Vec<NamedTensor> =
+            names.into_iter().zip(self.parameters()).map(|(name, tensor)| named(name, tensor)).collect();
+        Ok(to_bytes(&tensors, Dtype::F32, &BTreeMap::new())?)
+    }
 }
 
-/// `adapter_config.json` with the fields PEFT's `LoraConfig` writes.
-pub(crate) fn adapter_config_json(config: &TrainConfig) -> Vec<u8> {
-    let lora = &config.lora;
-    let value = json!({
-        "peft_type": "LORA",
-        "task_type": "CAUSAL_LM",
-        "base_model_name_or_path": config.model.base,
-        "revision": null,
-        "inference_mode": true,
-        "r": lora.r,
-        "lora_alpha": lora.alpha,
-        "lora_dropout": lora.dropout,
-        "target_modules": lora.target_modules,
-        "bias": lora.bias,
-        "fan_in_fan_out": false,
-        "init_lora_weights": true,
-        "use_rslora": false,
-        "use_dora": false,
-        "modules_to_save": null,
-        "layers_to_transform": null,
-        "layers_pattern": null,
-        "rank_pattern": {},
-        "alpha_pattern": {},
-    });
-    serde_json::to_vec_pretty(&value).unwrap_or_default()
-}
-
-/// Writes the adapter directory `dir` (replacing it whole).
-pub fn package(trainer: &mut Trainer, dir: &Path, provenance: &Provenance, metrics: &Json) -> Result<()> {
-    let config = trainer.config.clone();
-    let weights = safetensors::to_bytes(&adapter_tensors(trainer), Dtype::F32, &BTreeMap::new());
-    let mut files = vec![
-        (WEIGHTS, weights),
-        (CONFIG, adapter_config_json(&config)),
-        (CARD, model_card(&config, provenance, metrics).into_bytes()),
-    ];
-    let checksums: BTreeMap<&str, String> =
-        files.iter().map(|(name, bytes)| (*name, format!("sha256:{:x}", Sha256::digest(bytes)))).collect();
-    let datasets: BTreeMap<&String, Json> =
-        provenance.datasets.iter().map(|(split, (path, sha))| (split, json!({"path": path, "sha256": sha}))).collect();
-    let metadata = json!({
-        "adapter_name": config.model.adapter_name,
-        "adapter_version": config.model.adapter_version,
-        "created_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "base_model": {"name": provenance.base_model, "sha256": provenance.base_sha256},
-        "dataset": datasets,
-        "rules_version": provenance.rules_version,
-        "code_revision": provenance.code_revision,
-        "hyperparameters": config,
-        "metrics": metrics,
-        "checksums": checksums,
-    });
-    files.push((METADATA, serde_json::to_vec_pretty(&metadata).unwrap_or_default()));
-    write_dir_atomically(dir, &files)
-}
-
-fn model_card(config: &TrainConfig, provenance: &Provenance, metrics: &Json) -> String {
+fn model_card(config: &TrainConfig, metadata: &AdapterMetadata) -> String {
     let (lora, t) = (&config.lora, &config.training);
+    let base = &metadata.base_model;
     let mut card = String::new();
     let _ = writeln!(
         card,
         "---\nlibrary_name: peft\nbase_model: {}\ntags: [lora, qlora, codi, dockerfile]\n---\n",
-        config.model.base
+        base.name
     );
-    let _ = writeln!(card, "# {} {}\n", config.model.adapter_name, config.model.adapter_version);
+    let _ = writeln!(card, "# {} {}\n", metadata.adapter_name, metadata.adapter_version);
     let _ = writeln!(
         card,
         "A LoRA adapter for `{}` that ranks rule-rendered Dockerfile candidates, chooses the rule that fits and \
          explains why. It never writes Dockerfile text: rules and templates do. Trained by `codi train`.\n",
-        config.model.base
+        base.name
     );
     let _ = writeln!(card, "## Training\n");
     let _ = writeln!(card, "| setting | value |\n|---|---|");
@@ -125,7 +123,7 @@ fn model_card(config: &TrainConfig, provenance: &Provenance, metrics: &Json) -> 
         ),
         (
             "base weights",
-            format!("{} (frozen), compute {:?}", config.quantization.mode, config.quantization.compute_dtype),
+            format!("{} (frozen), compute {:?}", config.quantization.mode.name(), config.quantization.compute_dtype),
         ),
         (
             "optimizer",
@@ -143,55 +141,22 @@ fn model_card(config: &TrainConfig, provenance: &Provenance, metrics: &Json) -> 
     ] {
         let _ = writeln!(card, "| {name} | {value} |");
     }
-    let _ =
-        writeln!(card, "\n## Metrics\n\n```json\n{}\n```\n", serde_json::to_string_pretty(metrics).unwrap_or_default());
+    let metrics = serde_json::to_string_pretty(&metadata.metrics).unwrap_or_default();
+    let _ = writeln!(card, "\n## Metrics\n\n```json\n{metrics}\n```\n");
     let _ = writeln!(card, "## Provenance\n");
-    let _ = writeln!(card, "- base model sha256: `{}`", provenance.base_sha256);
-    for (split, (path, sha)) in &provenance.datasets {
-        let _ = writeln!(card, "- {split} split: `{}` (sha256 `{sha}`)", path.display());
+    let _ = writeln!(card, "- base model: `{}` (sha256 `{}`)", base.spec(), base.sha256);
+    for (split, record) in &metadata.dataset {
+        let _ = writeln!(card, "- {split} split: `{}` (sha256 `{}`)", record.path.display(), record.sha256);
     }
-    let _ = writeln!(
-        card,
-        "- rules catalog sha256: `{}`\n- code: {}\n",
-        provenance.rules_version, provenance.code_revision
-    );
+    let _ =
+        writeln!(card, "- rules catalog sha256: `{}`\n- code: {}\n", metadata.rules_version, metadata.code_revision);
     let _ = writeln!(
         card,
         "## Use\n\n```sh\ncodi adapter verify <this directory> --base {base}\ncodi generate --model {base} --adapter <this directory> --chat \"…\"\n```\n\n\
          `metadata.json` holds the sha256 of every other file; `codi adapter verify` refuses the directory when one drifts.",
-        base = config.model.base
+        base = base.spec()
     );
     card
-}
-
-/// sha256 of a file, streamed.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
-    Ok(format!("{:x}", hasher.finalize()))
-}
-
-/// sha256 of a model: of the GGUF file, or for a directory of the `name sha256` lines of its
-/// `config.json` and weight files, sorted.
-pub fn sha256_model(path: &Path) -> Result<String> {
-    if path.is_file() {
-        return sha256_file(path);
-    }
-    let entries = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n == "config.json" || n.ends_with(".safetensors"))
-        })
-        .collect();
-    files.sort();
-    let mut lines = String::new();
-    for file in files {
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let _ = writeln!(lines, "{name} {}", sha256_file(&file)?);
-    }
-    Ok(format!("{:x}", Sha256::digest(lines.as_bytes())))
 }
 
 /// Writes `files` into a temporary sibling of `dir`, then swaps it in: readers see the old
@@ -223,7 +188,7 @@ pub(crate) fn write_dir_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> Res
 
 /// The code's version: the crate version and, inside a git checkout, the commit (`-dirty` with
 /// local changes).
-pub fn code_revision() -> String {
+fn code_revision() -> String {
     let git = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)

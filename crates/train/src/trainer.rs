@@ -3,17 +3,18 @@
 //! and decay, validation loss. Everything random is a function of the seed and the position in
 //! the run, so a resumed run continues exactly.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{DType, Device, FloatDType, Int, Tensor, TensorData};
-use codi_model::{KvCache, Lora, Model, PEFT_PREFIX, Quantize, Tokenizer, Transformer, linear_layers_mut};
+use codi_model::adapter::peft_key;
+use codi_model::{KvCache, Lora, Model, Tokenizer, Transformer, linear_layers_mut};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ComputeDtype, TrainConfig};
-use crate::data::{Batch, Dataset, Encoding};
+use crate::data::{Batch, DataStats, Dataset, Encoding};
 use crate::optim::{AdamW, Schedule, clip_factor};
 
 /// Where a run stands; with the seed, this is all the state besides weights and moments.
@@ -73,26 +74,41 @@ pub struct StepReport {
 #[derive(Debug)]
 pub struct Trainer {
     /// On the training device (autodiff; gradient checkpointing when configured).
-    pub model: Transformer,
-    pub tokenizer: Tokenizer,
-    /// The base model's GGUF file or directory.
-    pub source: PathBuf,
-    pub config: TrainConfig,
-    pub train: Dataset,
-    pub val: Dataset,
-    pub schedule: Schedule,
-    pub optimizer: AdamW,
-    pub state: TrainState,
+    pub(crate) model: Transformer,
+    tokenizer: Tokenizer,
+    /// The base model's GGUF file or directory, and its Hugging Face repo when known.
+    pub(crate) source: PathBuf,
+    pub(crate) repo: Option<String>,
+    pub(crate) config: TrainConfig,
+    pub(crate) train: Dataset,
+    val: Dataset,
+    pub(crate) schedule: Schedule,
+    pub(crate) optimizer: AdamW,
+    pub(crate) state: TrainState,
     /// HF module paths of the adapted layers, in parameter order.
-    pub modules: Vec<String>,
+    modules: Vec<String>,
     epoch_order: Option<(usize, Vec<Vec<usize>>)>,
+}
+
+/// What a run will do, known before it starts (what `--dry-run` prints).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub train: DataStats,
+    pub val: DataStats,
+    pub memory: MemoryEstimate,
+    pub adapted_layers: usize,
+    /// LoRA A and B values, all f32.
+    pub trainable_parameters: usize,
+    pub compute_dtype: FloatDType,
+    pub total_steps: usize,
+    pub steps_per_epoch: usize,
 }
 
 impl Trainer {
     /// Attaches fresh adapters (PEFT's initialization, seeded, f32) to `model`, which must live
     /// on an autodiff device, and sets its compute dtype as configured for that device.
     pub fn new(model: Model, mut config: TrainConfig, train: Dataset, val: Dataset) -> crate::Result<Self> {
-        let Model { transformer: mut model, tokenizer, source } = model;
+        let Model { transformer: mut model, tokenizer, source, repo } = model;
         let device = model.device();
         assert!(device.is_autodiff(), "the trainer needs an autodiff device");
         model.compute_dtype = config.quantization.compute_dtype.resolve(&device)?;
@@ -119,6 +135,7 @@ impl Trainer {
             model,
             tokenizer,
             source,
+            repo,
             optimizer: AdamW::new(t.weight_decay, &parameters),
             config,
             train,
@@ -130,6 +147,19 @@ impl Trainer {
         })
     }
 
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn state(&self) -> &TrainState {
+        &self.state
+    }
+
+    /// The base model's GGUF file or directory.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
     pub fn total_steps(&self) -> usize {
         self.schedule.total
     }
@@ -138,21 +168,33 @@ impl Trainer {
         self.state.step >= self.schedule.total
     }
 
+    pub fn plan(&mut self) -> Plan {
+        let steps_per_epoch =
+            self.config.steps_per_epoch(self.train.batches_per_epoch(self.config.training.batch_size));
+        Plan {
+            train: self.train.stats.clone(),
+            val: self.val.stats.clone(),
+            memory: self.memory_estimate(),
+            adapted_layers: self.modules.len(),
+            trainable_parameters: self.parameters().iter().map(|p| p.dims().iter().product::<usize>()).sum(),
+            compute_dtype: self.model.compute_dtype,
+            total_steps: self.total_steps(),
+            steps_per_epoch,
+        }
+    }
+
     /// The adapters' A and B of every adapted layer, in order (inner, gradient-free tensors).
     pub fn parameters(&mut self) -> Vec<Tensor<2>> {
         self.loras().into_iter().flat_map(|lora| [lora.a.val().inner(), lora.b.val().inner()]).collect()
     }
 
     /// PEFT names of [`Self::parameters`].
-    pub fn parameter_names(&self) -> Vec<String> {
-        self.modules
-            .iter()
-            .flat_map(|m| ["lora_A", "lora_B"].map(|part| format!("{PEFT_PREFIX}{m}.{part}.weight")))
-            .collect()
+    pub(crate) fn parameter_names(&self) -> Vec<String> {
+        self.modules.iter().flat_map(|m| ["lora_A", "lora_B"].map(|part| peft_key(m, part))).collect()
     }
 
     /// Replaces the adapters' weights (in [`Self::parameters`] order).
-    pub fn set_parameters(&mut self, values: Vec<Tensor<2>>) {
+    pub(crate) fn set_parameters(&mut self, values: Vec<Tensor<2>>) {
         // New graph leaves must share the device's checkpointing strategy with the rest.
         let strategy = self.model.device().gradient_checkpointing_strategy();
         let mut values = values.into_iter();
@@ -305,8 +347,7 @@ impl Trainer {
     /// reads both splits through its tokenizer, and attaches fresh adapters.
     pub fn from_config(config: TrainConfig, device: Device) -> crate::Result<Self> {
         let device = training_device(device, config.training.gradient_checkpointing);
-        let quantize = if config.quantization.mode == "nf4" { Quantize::Nf4 } else { Quantize::AsStored };
-        let model = Model::load(&config.model.base, quantize, &device)?;
+        let model = Model::load(&config.model.base, config.quantization.mode, &device)?;
         let encoding = Encoding {
             tokenizer: &model.tokenizer,
             style: config.data.style,
@@ -348,7 +389,7 @@ impl MemoryEstimate {
 }
 
 impl Trainer {
-    pub fn memory_estimate(&mut self) -> MemoryEstimate {
+    fn memory_estimate(&mut self) -> MemoryEstimate {
         const F32: usize = 4;
         let compute = DType::from(self.model.compute_dtype).size();
         let c = self.model.config.clone();

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use burn::tensor::FloatDType;
+use codi_model::Quantize;
 use codi_train::{ALL_TARGETS, ComputeDtype, Scheduler, Style, TrainConfig};
 
 fn parse(text: &str, overrides: &[&str]) -> Result<TrainConfig, String> {
@@ -15,7 +16,7 @@ fn parse(text: &str, overrides: &[&str]) -> Result<TrainConfig, String> {
 fn defaults_are_the_documented_ones() {
     let c = parse("", &[]).expect("an empty file is all defaults");
     assert_eq!(c, TrainConfig::default());
-    assert_eq!((c.quantization.mode.as_str(), c.quantization.double_quant), ("nf4", true));
+    assert_eq!((c.quantization.mode, c.quantization.double_quant), (Quantize::Nf4, true));
     assert_eq!(c.quantization.compute_dtype, ComputeDtype::Auto);
     assert_eq!((c.lora.r, c.lora.alpha, c.lora.dropout, c.lora.bias.as_str()), (16, 32.0, 0.05, "none"));
     assert_eq!(c.lora.target_modules, ALL_TARGETS);
@@ -74,8 +75,8 @@ fn overrides_replace_values_and_are_checked_like_the_file() {
         .expect("overrides");
     assert_eq!(c.training.max_steps, 3);
     assert_eq!(c.lora.target_modules, ["q_proj", "v_proj"]);
-    let c = parse("", &["model.base=models/other.gguf"]).expect("a new section");
-    assert_eq!(c.model.base, "models/other.gguf");
+    let c = parse("", &["model.base=models/other.gguf", "quantization.mode=none"]).expect("a new section");
+    assert_eq!((c.model.base.as_str(), c.quantization.mode), ("models/other.gguf", Quantize::AsStored));
     let error = parse("", &["training.lr=0.1", "training.epochs=0", "oops"]).expect_err("refused");
     for expected in [
         "--set training.lr: unknown key `lr`",

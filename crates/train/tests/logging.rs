@@ -6,9 +6,10 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::process::Command;
+use std::sync::atomic::AtomicBool;
 
 use codi_model::cpu;
-use codi_train::{Trainer, run};
+use codi_train::Trainer;
 
 const READ_EVENTS: &str = "
 import json, sys
@@ -31,9 +32,8 @@ fn tensorboard_reads_the_scalars_the_jsonl_copy_holds() {
     let mut config = support::setup(dir.path());
     config.training.max_steps = 5;
     let mut trainer = Trainer::from_config(config, cpu()).expect("trainer");
-    let runs = dir.path().join("run");
-    run(&mut trainer, &runs, None, &mut |_| {}).expect("run");
-    let logs = runs.join("logs");
+    trainer.run(None, &AtomicBool::new(false), &mut |_| {}).expect("run");
+    let logs = trainer.config().run_dir().join("logs");
 
     let output = Command::new("python3").args(["-c", READ_EVENTS]).arg(&logs).output().expect("python3");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

@@ -1,12 +1,14 @@
 //! Training on a tiny model the test writes: what the loss covers, that accumulation is a
-//! token-weighted large batch, that only the adapters train, that the loss falls, and that
-//! bf16 compute trains like f32.
+//! token-weighted large batch, that only the adapters train, that the loss falls, that bf16
+//! compute trains like f32, and that an interrupt stops a run with a checkpoint.
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use burn::tensor::{DType, FloatDType, Tensor};
 use codi_model::{Tokenizer, cpu};
-use codi_train::{ComputeDtype, Dataset, Encoding, Style, Trainer};
+use codi_train::{ComputeDtype, Dataset, Encoding, Event, ResumeFrom, Stop, Style, Trainer};
 
 /// Every step's loss, and the validation loss before the first step and after the last.
 fn train_to_the_end(trainer: &mut Trainer) -> (Vec<f64>, f64, f64) {
@@ -99,12 +101,12 @@ fn the_loss_falls_and_only_the_adapters_change() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = support::setup(dir.path());
     let mut trainer = Trainer::from_config(config, cpu()).expect("trainer");
-    let base_before = trainer.model.layers[0].self_attn.q_proj.weight(&cpu()).into_data();
+    let base_weight = |t: &Trainer| t.inference_model().layers[0].self_attn.q_proj.weight(&cpu()).into_data();
+    let base_before = base_weight(&trainer);
     let (losses, first_val, last_val) = train_to_the_end(&mut trainer);
     eprintln!("train losses {losses:.3?}\nval {first_val:.4} → {last_val:.4}");
     assert!(last_val < first_val * 0.8, "val loss {first_val} → {last_val}");
-    let base_after = trainer.model.layers[0].self_attn.q_proj.weight(&cpu()).into_data();
-    assert_eq!(base_before, base_after, "the frozen base changed");
+    assert_eq!(base_before, base_weight(&trainer), "the frozen base changed");
     assert_eq!(trainer.parameters().len(), 2 * 7 * support::LAYERS);
 }
 
@@ -138,7 +140,7 @@ fn bf16_compute_trains_like_f32_and_keeps_f32_masters() {
         let mut trainer = Trainer::from_config(config, cpu()).expect("trainer");
         let (losses, first_val, last_val) = train_to_the_end(&mut trainer);
         let dtypes: Vec<DType> = trainer.parameters().iter().map(Tensor::dtype).collect();
-        (losses, first_val, last_val, dtypes, trainer.model.compute_dtype)
+        (losses, first_val, last_val, dtypes, trainer.plan().compute_dtype)
     };
     let (f32_losses, f32_first, f32_last, _, f32_dtype) = run(ComputeDtype::F32);
     let (bf16_losses, bf16_first, bf16_last, bf16_masters, bf16_dtype) = run(ComputeDtype::Bf16);
@@ -151,4 +153,33 @@ fn bf16_compute_trains_like_f32_and_keeps_f32_masters() {
     assert!(first > 1e-6 && first < 2e-2, "step-1 loss: bf16 {} vs f32 {}", bf16_losses[0], f32_losses[0]);
     assert!(bf16_last < bf16_first * 0.8, "bf16 val loss {bf16_first} → {bf16_last}");
     assert!((bf16_last - f32_last).abs() < 0.1 * f32_last, "final val loss: bf16 {bf16_last} vs f32 {f32_last}");
+}
+
+#[test]
+fn an_interrupt_finishes_the_step_checkpoints_and_the_run_resumes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = support::setup(dir.path());
+    config.lora.dropout = 0.0;
+    let interrupt = AtomicBool::new(false);
+    let mut trainer = Trainer::from_config(config.clone(), cpu()).expect("trainer");
+    // Set as step 2 ends, as the signal handler would while it runs.
+    let report = trainer
+        .run(None, &interrupt, &mut |event| {
+            if let Event::Step(step) = event
+                && step.step == 2
+            {
+                interrupt.store(true, Ordering::SeqCst);
+            }
+        })
+        .expect("run");
+    assert_eq!((report.stop, report.steps.len(), trainer.state().step), (Stop::Interrupted, 2, 2));
+    let checkpoint = report.checkpoint.expect("a checkpoint of step 2");
+    assert!(checkpoint.ends_with("checkpoint-000002"), "{}", checkpoint.display());
+    assert!(trainer.state().val_losses.iter().all(|&(step, _)| step != 2), "no evaluation delays the stop");
+
+    let mut resumed = Trainer::from_config(config, cpu()).expect("trainer");
+    assert_eq!(resumed.resume(&ResumeFrom::Latest).expect("resume"), checkpoint);
+    let rest = resumed.run(None, &AtomicBool::new(false), &mut |_| {}).expect("run");
+    assert_eq!((rest.stop, rest.steps.first().map(|s| s.step)), (Stop::Done, Some(3)));
+    assert_eq!(resumed.state().step, resumed.total_steps());
 }

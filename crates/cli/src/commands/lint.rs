@@ -15,8 +15,9 @@ use rayon::prelude::*;
 use super::{emit, read_dockerfile};
 use crate::discover::dockerfiles;
 
+/// How `codi lint` reports: hadolint's terminal lines, its JSON, or SARIF 2.1.0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Format {
+pub(crate) enum LintFormat {
     Tty,
     Json,
     Sarif,
@@ -51,8 +52,8 @@ pub(crate) struct Args {
     /// Dockerfiles, or directories to search for them; `-` reads standard input.
     #[arg(default_value = ".")]
     paths: Vec<PathBuf>,
-    #[arg(short, long, value_enum, default_value_t = Format::Tty)]
-    format: Format,
+    #[arg(short, long, value_enum, default_value_t = LintFormat::Tty)]
+    format: LintFormat,
     /// Write the report to this file instead of standard output.
     #[arg(short, long)]
     output: Option<PathBuf>,
@@ -135,9 +136,9 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         }
     }
     let text = match args.format {
-        Format::Tty => tty(&reports),
-        Format::Json => to_json(&reports) + "\n",
-        Format::Sarif => serde_json::to_string_pretty(&to_sarif(&reports))? + "\n",
+        LintFormat::Tty => tty(&reports),
+        LintFormat::Json => to_json(&reports) + "\n",
+        LintFormat::Sarif => serde_json::to_string_pretty(&to_sarif(&reports))? + "\n",
     };
     emit(args.output.as_deref(), &text)?;
     let failed = reports.iter().flat_map(|r| r.findings).any(|f| args.failure_threshold.fails(f.severity));

@@ -42,7 +42,7 @@ pub(crate) fn read_dockerfile(path: &Path, options: ParseOptions) -> Result<Dock
 /// Writes `bytes` to `path` through a temporary file in the same directory, so that readers
 /// never see a half-written file and a crash leaves the previous version.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    Ok(codi_core::pipeline::write_atomically(path, bytes)?)
+    Ok(codi_dataset::pipeline::write_atomically(path, bytes)?)
 }
 
 /// Prints to stdout, or writes atomically to `output`.

@@ -9,8 +9,9 @@ use codi_core::syntax::ParseOptions;
 
 use super::{emit, read_dockerfile};
 
+/// What `codi parse` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Format {
+pub(crate) enum ParseFormat {
     /// The syntax tree with positions and diagnostics.
     Json,
     /// The canonical Dockerfile: one line per instruction, keywords upper-case.
@@ -21,8 +22,8 @@ pub(crate) enum Format {
 pub(crate) struct Args {
     /// A Dockerfile; `-` reads standard input.
     path: PathBuf,
-    #[arg(short, long, value_enum, default_value_t = Format::Json)]
-    format: Format,
+    #[arg(short, long, value_enum, default_value_t = ParseFormat::Json)]
+    format: ParseFormat,
     #[arg(long, default_value_t = ParseOptions::default().max_bytes)]
     max_bytes: usize,
 }
@@ -31,8 +32,8 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let file = read_dockerfile(&args.path, ParseOptions { max_bytes: args.max_bytes })?;
     let text = match args.format {
-        Format::Json => serde_json::to_string_pretty(&file)? + "\n",
-        Format::Dockerfile => file.to_string(),
+        ParseFormat::Json => serde_json::to_string_pretty(&file)? + "\n",
+        ParseFormat::Dockerfile => file.to_string(),
     };
     emit(None, &text)?;
     for d in &file.diagnostics {

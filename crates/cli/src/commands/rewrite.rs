@@ -1,21 +1,17 @@
 //! `codi rewrite`: the rules-first candidates for a project, each with its rendered Dockerfile,
 //! rationale, estimates and diff, written to an output directory with a Markdown report.
 
-mod docker;
-mod report;
-
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use codi_core::catalog::Catalog;
+use anyhow::Result;
 use codi_core::project::Project;
-use codi_core::rewrite::{Rewrite, Templates, rewrite};
+use codi_core::rewrite::{CandidateRow, Engine, Rewrite, Ruleset, rows, write_outputs};
 use codi_core::syntax::ParseOptions;
 use owo_colors::OwoColorize;
 
-use super::{Format, emit, write_atomically};
+use super::{Format, emit};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -43,11 +39,8 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
-    let templates_dir =
-        args.templates.clone().unwrap_or_else(|| args.catalog.parent().unwrap_or(Path::new(".")).join("templates"));
-    let catalog = Catalog::load(&args.catalog, Some(&templates_dir))?;
-    let templates = Templates::load(&templates_dir, &catalog)?;
-    let engine = if args.real_builds { docker::Engine::connect() } else { Err("not asked for (--real-builds)".into()) };
+    let rules = Ruleset::load(&args.catalog, args.templates.as_deref())?;
+    let engine = if args.real_builds { Engine::connect() } else { Err("not asked for (--real-builds)".into()) };
     match (&engine, args.real_builds) {
         (Ok(engine), _) => anstream::eprintln!("codi: measuring builds with Docker {}", engine.version),
         (Err(why), true) => {
@@ -61,10 +54,10 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let mut defective = false;
     for path in &args.paths {
         let project = Project::load(path, &ParseOptions::default())?;
-        let mut result = rewrite(&project, &catalog, &templates);
+        let mut result = rules.rewrite(&project);
         result.candidates.truncate(args.limit);
         if let Ok(engine) = &engine {
-            engine.measure(&project, &mut result, &catalog)?;
+            engine.measure(&project, &mut result, &rules.catalog)?;
         }
         defective |= !result.rejected.is_empty();
         let dir = args.out.join(&result.project);
@@ -83,21 +76,6 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     Ok(if defective { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-/// `candidates/<rank>-<rule>.Dockerfile` and `.diff`, `report.md`, `rewrite.json`.
-fn write_outputs(dir: &Path, result: &Rewrite) -> Result<()> {
-    let candidates = dir.join("candidates");
-    if candidates.is_dir() {
-        std::fs::remove_dir_all(&candidates).with_context(|| format!("clearing {}", candidates.display()))?;
-    }
-    for (rank, candidate) in result.candidates.iter().enumerate() {
-        let stem = format!("{}-{}", rank + 1, candidate.rule_id);
-        write_atomically(&candidates.join(format!("{stem}.Dockerfile")), candidate.dockerfile.as_bytes())?;
-        write_atomically(&candidates.join(format!("{stem}.diff")), candidate.diff.as_bytes())?;
-    }
-    write_atomically(&dir.join("report.md"), report::markdown(result).as_bytes())?;
-    write_atomically(&dir.join("rewrite.json"), (serde_json::to_string_pretty(result)? + "\n").as_bytes())
-}
-
 fn summary(result: &Rewrite, dir: &Path) -> String {
     let mut out = String::new();
     let stack = result.facts.stack.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
@@ -111,19 +89,14 @@ fn summary(result: &Rewrite, dir: &Path) -> String {
         result.original_violations.len(),
         result.original_findings.len()
     );
-    for (rank, c) in result.candidates.iter().enumerate() {
-        let e = &c.estimate;
+    for CandidateRow { rank, rule_id, score, image_mb, size_change_percent, layers, rebuild_seconds, fixes, .. } in
+        rows(result)
+    {
+        let fixes = if fixes.is_empty() { "-".to_owned() } else { fixes.join(",") };
         let _ = writeln!(
             out,
-            "  {}. {:<26} score {:+.3}  {:>6.0} MB ({:+.0}%)  {:>2} layers  rebuild {:>5.1}s  fixes {}",
-            rank + 1,
-            c.rule_id,
-            c.deltas.score,
-            e.image_mb,
-            -100.0 * c.deltas.size_reduction,
-            e.layers,
-            e.rebuild_seconds,
-            if c.fixes.is_empty() { "-".to_owned() } else { c.fixes.join(",") }
+            "  {rank}. {rule_id:<26} score {score:+.3}  {image_mb:>6.0} MB ({size_change_percent:+.0}%)  {layers:>2} layers  \
+             rebuild {rebuild_seconds:>5.1}s  fixes {fixes}"
         );
     }
     if result.candidates.is_empty() {

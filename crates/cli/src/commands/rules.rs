@@ -12,8 +12,9 @@ use serde_json::json;
 
 use super::emit;
 
+/// How `codi rules` lists the rules: a table, JSON, or the Markdown of docs/rules.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Format {
+pub(crate) enum RulesFormat {
     Tty,
     Json,
     Markdown,
@@ -23,8 +24,8 @@ pub(crate) enum Format {
 pub(crate) struct Args {
     /// Show only this rule (code or name), with its documentation.
     rule: Option<String>,
-    #[arg(short, long, value_enum, default_value_t = Format::Tty)]
-    format: Format,
+    #[arg(short, long, value_enum, default_value_t = RulesFormat::Tty)]
+    format: RulesFormat,
     /// Write to this file instead of standard output.
     #[arg(short, long)]
     output: Option<PathBuf>,
@@ -40,10 +41,12 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     };
     let metas: Vec<&RuleMeta> = rules.iter().map(|r| r.meta()).collect();
     let text = match args.format {
-        Format::Json => serde_json::to_string_pretty(&metas.iter().map(|m| to_json(m)).collect::<Vec<_>>())? + "\n",
-        Format::Markdown => markdown(&metas),
-        Format::Tty if args.rule.is_some() => metas.iter().map(|m| detail(m)).collect(),
-        Format::Tty => table(&metas),
+        RulesFormat::Json => {
+            serde_json::to_string_pretty(&metas.iter().map(|m| to_json(m)).collect::<Vec<_>>())? + "\n"
+        }
+        RulesFormat::Markdown => markdown(&metas),
+        RulesFormat::Tty if args.rule.is_some() => metas.iter().map(|m| detail(m)).collect(),
+        RulesFormat::Tty => table(&metas),
     };
     emit(args.output.as_deref(), &text)?;
     Ok(ExitCode::SUCCESS)

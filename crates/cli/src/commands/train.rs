@@ -1,17 +1,15 @@
 //! `codi train`: a QLoRA run from a configuration file, with a progress bar, checkpoints,
-//! resume, and the verified adapter directory at the end.
+//! resume, a graceful Ctrl-C, and the verified adapter directory at the end.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
-use codi_train::{BaseModel, Event, Provenance, TrainConfig, Trainer};
+use codi_model::DeviceKind;
+use codi_train::{DataStats, Event, Plan, ResumeFrom, Stop, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
-
-use super::generate::DeviceArg;
 
 #[derive(Debug, ClapArgs)]
 pub(crate) struct Args {
@@ -30,11 +28,12 @@ pub(crate) struct Args {
     /// Shorthand for `--set training.epochs=…`.
     #[arg(long)]
     epochs: Option<usize>,
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
-    device: DeviceArg,
+    /// Where tensors live: cpu, wgpu or cuda (the GPU ones in builds with that feature).
+    #[arg(long, default_value = "cpu")]
+    device: DeviceKind,
     /// Continue from a checkpoint directory, or `latest` for the newest of this run.
     #[arg(long, value_name = "CHECKPOINT")]
-    resume_from: Option<String>,
+    resume_from: Option<ResumeFrom>,
     /// Stop (with a checkpoint) after this step; resume later with `--resume-from latest`.
     #[arg(long, value_name = "STEP")]
     stop_after: Option<usize>,
@@ -64,109 +63,99 @@ impl Args {
 
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let config = args.config()?;
-    let run_dir = config.run_dir();
-    let device = args.device.device()?;
-    let mut trainer = Trainer::from_config(config.clone(), device)
+    let mut trainer = Trainer::from_config(config, args.device.device()?)
         .with_context(|| format!("preparing the run of {}", args.config.display()))?;
-    report_data(&trainer);
-    let memory = trainer.memory_estimate();
-    let gib = |bytes: usize| bytes as f64 / f64::from(1u32 << 30);
-    anstream::println!(
-        "memory estimate: {:.2} GiB (base {:.2}, decoded weights {:.2}, adapters {:.2}, activations {:.2}, logits {:.2})",
-        gib(memory.total()),
-        gib(memory.base),
-        gib(memory.decoded_weights),
-        gib(memory.adapters),
-        gib(memory.activations),
-        gib(memory.logits)
-    );
-    let trainable: usize = trainer.parameters().iter().map(|p| p.dims().iter().product::<usize>()).sum();
-    anstream::println!(
-        "{} adapted layers, {trainable} trainable parameters (f32), computing in {:?}; optimizer steps: {} ({} per epoch)",
-        trainer.modules.len(),
-        trainer.model.compute_dtype,
-        trainer.total_steps(),
-        config.steps_per_epoch(trainer.train.batches_per_epoch(config.training.batch_size))
-    );
+    print_plan(&trainer.plan());
     if args.dry_run {
         anstream::println!("dry run: configuration, data and model are valid; nothing trained");
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(from) = &args.resume_from {
-        let dir = if from == "latest" { codi_train::latest_checkpoint(&run_dir)? } else { PathBuf::from(from) };
-        codi_train::resume(&mut trainer, &dir).with_context(|| format!("resuming from {}", dir.display()))?;
-        anstream::println!("resumed from {} at step {}", dir.display(), trainer.state.step);
+        let dir = trainer.resume(from).context("resuming")?;
+        anstream::println!("resumed from {} at step {}", dir.display(), trainer.state().step);
     }
-    train_with_progress(&mut trainer, &run_dir, args.stop_after)?;
-    anstream::println!("logs: {}", run_dir.join("logs").display());
-    if !trainer.is_done() {
-        anstream::println!(
-            "stopped at step {} of {}; continue with --resume-from latest",
-            trainer.state.step,
-            trainer.total_steps()
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    let adapter_dir = config.adapter_dir();
-    let provenance = provenance(&config, &trainer.source, &args.rules)?;
-    let metrics = json!({
-        "steps": trainer.state.step,
-        "epochs": trainer.state.epoch,
-        "tokens": trainer.state.tokens,
-        "train_loss": trainer.state.train_loss(config.training.logging_steps),
-        "val_loss": trainer.state.val_loss().map(|(_, loss)| loss),
-        "val_losses": trainer.state.val_losses,
-        "best_checkpoint": trainer.state.best.map(|(step, loss)| json!({"step": step, "val_loss": loss})),
-        "tokens_per_second": trainer.state.tokens_per_second(),
-    });
-    codi_train::package(&mut trainer, &adapter_dir, &provenance, &metrics)?;
-    let base = BaseModel::describe(&mut trainer.model, provenance.base_sha256.clone());
-    let verification = codi_train::verify(&adapter_dir, Some(&base));
-    if !verification.is_ok() {
-        for problem in &verification.problems {
-            anstream::eprintln!("{problem}");
+    let interrupt = codi_train::interrupt_on_signals(|| {
+        anstream::eprintln!("stopping after this step, with a checkpoint (press Ctrl-C again to quit now)");
+    })?;
+    let report = train_with_progress(&mut trainer, args.stop_after, interrupt)?;
+    anstream::println!("logs: {}", trainer.config().run_dir().join("logs").display());
+    let (step, total) = (trainer.state().step, trainer.total_steps());
+    match report.stop {
+        Stop::Done => {
+            let packaged = trainer.package(&args.rules)?;
+            let v = &packaged.verification;
+            anstream::println!(
+                "adapter: {} ({} tensors, {} parameters, verified)",
+                packaged.dir.display(),
+                v.tensors,
+                v.parameters
+            );
         }
-        bail!("the adapter written to {} does not verify", adapter_dir.display());
+        Stop::AtStep => anstream::println!("stopped at step {step} of {total}; continue with --resume-from latest"),
+        Stop::Interrupted => {
+            let saved = report.checkpoint.map(|dir| format!(", checkpoint {}", dir.display())).unwrap_or_default();
+            anstream::println!("interrupted at step {step} of {total}{saved}; continue with --resume-from latest");
+        }
     }
-    anstream::println!(
-        "adapter: {} ({} tensors, {} parameters, verified)",
-        adapter_dir.display(),
-        verification.tensors,
-        verification.parameters
-    );
     Ok(ExitCode::SUCCESS)
 }
 
-fn report_data(trainer: &Trainer) {
-    for (split, data) in [("train", &trainer.train), ("val", &trainer.val)] {
-        let s = &data.stats;
-        let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
-        for reject in &s.rejected {
-            *reasons.entry(reject.reason.as_str()).or_default() += 1;
-        }
-        anstream::println!(
-            "{split}: {} rows, {} kept {:?}, {} other tasks, {} rejected {reasons:?}, {} truncated; {} tokens \
-             ({} scored), longest {}",
-            s.rows,
-            s.kept,
-            s.by_task,
-            s.filtered_by_task,
-            s.rejected.len(),
-            s.truncated,
-            s.tokens,
-            s.label_tokens,
-            s.max_length
-        );
+fn print_plan(plan: &Plan) {
+    for (split, s) in [("train", &plan.train), ("val", &plan.val)] {
+        print_data(split, s);
     }
+    let m = &plan.memory;
+    let gib = |bytes: usize| bytes as f64 / f64::from(1u32 << 30);
+    anstream::println!(
+        "memory estimate: {:.2} GiB (base {:.2}, decoded weights {:.2}, adapters {:.2}, activations {:.2}, logits {:.2})",
+        gib(m.total()),
+        gib(m.base),
+        gib(m.decoded_weights),
+        gib(m.adapters),
+        gib(m.activations),
+        gib(m.logits)
+    );
+    anstream::println!(
+        "{} adapted layers, {} trainable parameters (f32), computing in {:?}; optimizer steps: {} ({} per epoch)",
+        plan.adapted_layers,
+        plan.trainable_parameters,
+        plan.compute_dtype,
+        plan.total_steps,
+        plan.steps_per_epoch
+    );
 }
 
-fn train_with_progress(trainer: &mut Trainer, run_dir: &Path, stop_after: Option<usize>) -> Result<()> {
-    let bar = ProgressBar::new(trainer.total_steps() as u64).with_position(trainer.state.step as u64);
+fn print_data(split: &str, s: &DataStats) {
+    let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
+    for rejected in &s.rejected {
+        *reasons.entry(rejected.reason.as_str()).or_default() += 1;
+    }
+    anstream::println!(
+        "{split}: {} rows, {} kept {:?}, {} other tasks, {} rejected {reasons:?}, {} truncated; {} tokens \
+         ({} scored), longest {}",
+        s.rows,
+        s.kept,
+        s.by_task,
+        s.filtered_by_task,
+        s.rejected.len(),
+        s.truncated,
+        s.tokens,
+        s.label_tokens,
+        s.max_length
+    );
+}
+
+fn train_with_progress(
+    trainer: &mut Trainer,
+    stop_after: Option<usize>,
+    interrupt: &std::sync::atomic::AtomicBool,
+) -> Result<codi_train::RunReport> {
+    let bar = ProgressBar::new(trainer.total_steps() as u64).with_position(trainer.state().step as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps {elapsed_precise}<{eta_precise} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    codi_train::run(trainer, run_dir, stop_after, &mut |event| match event {
+    let report = trainer.run(stop_after, interrupt, &mut |event| match event {
         Event::Step(report) => {
             bar.set_position(report.step as u64);
             bar.set_message(format!(
@@ -191,7 +180,7 @@ fn train_with_progress(trainer: &mut Trainer, run_dir: &Path, stop_after: Option
         Event::Saved(dir) => say(&bar, &format!("checkpoint {}", dir.display())),
     })?;
     bar.finish_and_clear();
-    Ok(())
+    Ok(report)
 }
 
 /// A line above the bar, or on its own when the bar is hidden (no terminal).
@@ -201,20 +190,4 @@ fn say(bar: &ProgressBar, line: &str) {
     } else {
         bar.println(line);
     }
-}
-
-fn provenance(config: &TrainConfig, base_path: &Path, rules: &Path) -> Result<Provenance> {
-    let mut datasets = BTreeMap::new();
-    for (split, path) in [("train", &config.data.train), ("val", &config.data.val)] {
-        datasets.insert(split.to_owned(), (path.clone(), codi_train::sha256_file(path)?));
-    }
-    let rules_version =
-        codi_train::sha256_file(rules).with_context(|| format!("hashing the rules catalog {}", rules.display()))?;
-    Ok(Provenance {
-        base_model: config.model.base.clone(),
-        base_sha256: codi_train::sha256_model(base_path)?,
-        datasets,
-        rules_version,
-        code_revision: codi_train::code_revision(),
-    })
 }

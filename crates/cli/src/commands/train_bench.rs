@@ -5,7 +5,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use codi_model::{Model, Quantize};
 use codi_train::{ComputeDtype, Dataset, Example, Scheduler, TrainConfig, Trainer, training_device};
 
 use super::bench::{peak_rss_mib, reset_peak_rss};
@@ -22,10 +21,7 @@ pub(crate) struct Setting<'a> {
 
 pub(crate) fn run(model_args: &ModelArgs, setting: &Setting<'_>) -> Result<ExitCode> {
     reset_peak_rss();
-    let device = training_device(model_args.device.device()?, setting.gradient_checkpointing);
-    let quantize = if model_args.nf4 { Quantize::Nf4 } else { Quantize::AsStored };
-    let model = Model::load(&model_args.model, quantize, &device)
-        .with_context(|| format!("loading {} (fetch the default with `make model`)", model_args.model))?;
+    let model = model_args.load_on(training_device(model_args.device.device()?, setting.gradient_checkpointing))?;
     let text = std::fs::read_to_string(setting.text).with_context(|| format!("reading {}", setting.text.display()))?;
     let tokens = model.tokenizer.encode(&text)?;
     let needed = setting.batch * setting.seq;
@@ -50,14 +46,14 @@ pub(crate) fn run(model_args: &ModelArgs, setting: &Setting<'_>) -> Result<ExitC
     config.training.max_seq_length = setting.seq;
     config.quantization.compute_dtype = setting.compute_dtype;
     let mut trainer = Trainer::new(model, config, Dataset::from_examples(examples), Dataset::default())?;
-    let estimate = trainer.memory_estimate();
+    let plan = trainer.plan();
     anstream::println!(
         "model {} on {:?} computing in {:?}, {} threads; LoRA r 16 on {} layers, batch {} × {} tokens{}",
-        trainer.source.display(),
+        trainer.source().display(),
         model_args.device,
-        trainer.model.compute_dtype,
+        plan.compute_dtype,
         rayon::current_num_threads(),
-        trainer.modules.len(),
+        plan.adapted_layers,
         setting.batch,
         setting.seq,
         if setting.gradient_checkpointing { ", gradient checkpointing" } else { "" }
@@ -82,7 +78,7 @@ pub(crate) fn run(model_args: &ModelArgs, setting: &Setting<'_>) -> Result<ExitC
     anstream::println!(
         "peak RSS {:.0} MiB (estimate before training: {:.0} MiB)",
         peak_rss_mib(),
-        estimate.total() as f64 / f64::from(1u32 << 20)
+        plan.memory.total() as f64 / f64::from(1u32 << 20)
     );
     Ok(ExitCode::SUCCESS)
 }

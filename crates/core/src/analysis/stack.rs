@@ -142,6 +142,22 @@ pub struct ProjectFiles {
     pub manifests: BTreeMap<String, String>,
 }
 
+impl ProjectFiles {
+    /// The files found in the build context: each path, with its text when it was read.
+    pub fn from_found<'a>(files: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Self {
+        let mut out = Self::default();
+        for (path, content) in files {
+            out.paths.push(path.to_owned());
+            if let Some(content) = content {
+                out.manifests.insert(path.to_owned(), content.to_owned());
+            }
+        }
+        out.paths.sort();
+        out.paths.dedup();
+        out
+    }
+}
+
 #[derive(Debug, Default)]
 struct Collector {
     evidence: Vec<Evidence>,

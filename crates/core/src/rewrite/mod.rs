@@ -3,18 +3,24 @@
 //! warning level. Candidates are estimated and ranked against the original with the catalog's
 //! ranking weights. The model never writes Dockerfile text: it ranks these.
 
+mod docker;
 mod estimate;
 mod facts;
 mod policy;
 mod render;
+mod report;
+
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use docker::Engine;
 pub use estimate::{Deltas, Estimate, estimate};
 pub use facts::Facts;
 pub use policy::{Violation, check as check_policy};
 pub use render::{Templates, parameters};
+pub use report::{CandidateRow, markdown, rows, write_outputs};
 
 use crate::analysis::{Analysis, analyze_project};
 use crate::catalog::{Catalog, RuleSpec};
@@ -92,6 +98,37 @@ impl Checked {
         let lint = self.warnings.iter().map(|f| format!("line {}: {} {}", f.line(), f.code, f.message));
         policy.chain(lint).collect()
     }
+}
+
+/// The rules catalog with its compiled templates: what every caller of [`rewrite`] loads.
+#[derive(Debug)]
+pub struct Ruleset {
+    pub catalog: Catalog,
+    pub templates: Templates,
+    /// `patterns/rules.yml`, as given.
+    pub catalog_path: PathBuf,
+    pub templates_dir: PathBuf,
+}
+
+impl Ruleset {
+    /// Loads the catalog at `catalog` and the templates in `templates` (default: `templates/`
+    /// beside the catalog).
+    pub fn load(catalog: &Path, templates: Option<&Path>) -> crate::Result<Self> {
+        let templates_dir = templates.map_or_else(|| templates_dir(catalog), Path::to_owned);
+        let loaded = Catalog::load(catalog, Some(&templates_dir))?;
+        let templates = Templates::load(&templates_dir, &loaded)?;
+        Ok(Self { catalog: loaded, templates, catalog_path: catalog.to_owned(), templates_dir })
+    }
+
+    /// Every rule against `project`.
+    pub fn rewrite(&self, project: &Project) -> Rewrite {
+        rewrite(project, &self.catalog, &self.templates)
+    }
+}
+
+/// Where a catalog's templates are: `templates/` beside it.
+pub fn templates_dir(catalog: &Path) -> PathBuf {
+    catalog.parent().unwrap_or(Path::new(".")).join("templates")
 }
 
 /// Every rule of the catalog against `project`.

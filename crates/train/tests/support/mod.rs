@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use codi_core::records::PairRecord;
+use codi_dataset::records::PairRecord;
 use codi_model::SplitMix64;
 use codi_model::safetensors::{Dtype, to_bytes};
 use codi_train::TrainConfig;
@@ -67,7 +67,8 @@ pub fn write_tiny_model(dir: &Path, seed: u64) -> PathBuf {
         }
     }
     add("model.norm.weight".into(), vec![HIDDEN], 0.1, 1.0);
-    std::fs::write(dir.join("model.safetensors"), to_bytes(&tensors, Dtype::F32, &BTreeMap::new())).expect("weights");
+    let weights = to_bytes(&tensors, Dtype::F32, &BTreeMap::new()).expect("weights");
+    std::fs::write(dir.join("model.safetensors"), weights).expect("weights");
 
     let added: Vec<_> = SPECIALS
         .iter()
@@ -132,8 +133,8 @@ pub fn setup(dir: &Path) -> TrainConfig {
     let model = write_tiny_model(&dir.join("model"), 7);
     let splits = dir.join("splits");
     std::fs::create_dir_all(&splits).expect("mkdir");
-    codi_core::table::write_all(&splits.join("train.parquet"), pairs(24, 1)).expect("train split");
-    codi_core::table::write_all(&splits.join("val.parquet"), pairs(6, 2)).expect("val split");
+    codi_dataset::table::write_all(&splits.join("train.parquet"), pairs(24, 1)).expect("train split");
+    codi_dataset::table::write_all(&splits.join("val.parquet"), pairs(6, 2)).expect("val split");
     let mut config = TrainConfig::default();
     config.model.base = model.to_string_lossy().into_owned();
     config.model.adapter_name = "tiny".into();
