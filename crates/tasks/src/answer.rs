@@ -53,14 +53,6 @@ pub enum Answer {
 }
 
 impl Answer {
-    pub fn task(&self) -> Task {
-        match self {
-            Self::Rewrite(_) => Task::Rewrite,
-            Self::Rank(_) => Task::Rank,
-            Self::Explain(_) => Task::Explain,
-        }
-    }
-
     /// The answer as the model writes it: compact JSON.
     pub fn to_json(&self) -> String {
         let json = match self {

@@ -176,13 +176,13 @@ impl Prompt {
         let input = &self.input;
         let project = &input.project;
         let mut out = format!("{}\n\n", self.instruction);
-        let shown = |value: &Option<String>| value.as_deref().unwrap_or("unknown").to_owned();
+        let or_unknown = |value: &Option<String>| value.as_deref().unwrap_or("unknown").to_owned();
         let _ = writeln!(
             out,
             "Stack: {}; framework: {}; package manager: {}",
-            shown(&project.stack),
-            shown(&project.framework),
-            shown(&project.package_manager)
+            or_unknown(&project.stack),
+            or_unknown(&project.framework),
+            or_unknown(&project.package_manager)
         );
         if !project.features.is_empty() {
             let _ = writeln!(out, "Features: {}", project.features.join(", "));

@@ -105,8 +105,6 @@ impl Checked {
 pub struct Ruleset {
     pub catalog: Catalog,
     pub templates: Templates,
-    /// `patterns/rules.yml`, as given.
-    pub catalog_path: PathBuf,
     pub templates_dir: PathBuf,
 }
 
@@ -117,7 +115,7 @@ impl Ruleset {
         let templates_dir = templates.map_or_else(|| templates_dir(catalog), Path::to_owned);
         let loaded = Catalog::load(catalog, Some(&templates_dir))?;
         let templates = Templates::load(&templates_dir, &loaded)?;
-        Ok(Self { catalog: loaded, templates, catalog_path: catalog.to_owned(), templates_dir })
+        Ok(Self { catalog: loaded, templates, templates_dir })
     }
 
     /// Every rule against `project`.
@@ -127,7 +125,7 @@ impl Ruleset {
 }
 
 /// Where a catalog's templates are: `templates/` beside it.
-pub fn templates_dir(catalog: &Path) -> PathBuf {
+fn templates_dir(catalog: &Path) -> PathBuf {
     catalog.parent().unwrap_or(Path::new(".")).join("templates")
 }
 
