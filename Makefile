@@ -16,6 +16,7 @@ COLLECT ?= --local $(SAMPLES)
 TRAIN_CONFIG ?= configs/train/smollm2-135m-qlora.yaml
 
 .PHONY: help build release run test check fmt docs bench agreement fuzz fuzz-model model generate train train-resume \
+	eval eval-nightly promote eval-report-check \
 	data-collect data-extract data-label data-prepare data-prepare-full data-clean
 
 help: ## List the targets
@@ -47,6 +48,18 @@ train: release model ## Train a QLoRA adapter (TRAIN_CONFIG; after `make data-pr
 train-resume: release model ## Continue the newest checkpoint of TRAIN_CONFIG's run (runs/train/<name>/)
 	$(CODI) train --config $(TRAIN_CONFIG) --resume-from latest
 
+eval: release model ## Rules-only vs base vs adapter on the test split (configs/eval.yaml; after `make train`) into eval/runs/ and eval/reports/llm_eval.html
+	$(CODI) eval $(EVAL_ARGS)
+
+eval-nightly: release model ## The promoted adapter again, against the run that promoted it; fails on a regression
+	$(CODI) eval --nightly $(EVAL_ARGS)
+
+promote: release ## The promotion gate for RUN (an eval run id): make promote RUN=20261202_0130 [PROMOTE_ARGS=--dry-run]
+	$(CODI) promote --run $(RUN) $(PROMOTE_ARGS)
+
+eval-report-check: ## Render eval/reports/llm_eval.html in headless Chromium to out/llm_eval.png
+	scripts/check-report.sh eval/reports/llm_eval.html $(OUT)/llm_eval.png
+
 test: ## All tests (the oracle tests need `.ci/run`'s Python tools and `make model`)
 	cargo test --workspace
 
@@ -67,6 +80,7 @@ bench: release model ## Lint vs hadolint, agreement, rewrite checks, data pipeli
 	$(CODI) bench data --files 100000 --corpus $(CORPUS)
 	$(CODI) bench model
 	$(CODI) bench train
+	$(CODI) bench eval
 
 agreement: release ## Per-code precision/recall/F1 against hadolint's labels, with every disagreement
 	$(CODI) bench agreement --corpus $(CORPUS) --disagreements

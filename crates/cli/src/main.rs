@@ -57,6 +57,12 @@ enum Command {
     /// Adapter directories: verify one, or merge one into its base model.
     #[command(subcommand)]
     Adapter(commands::adapter::Adapter),
+    /// Evaluate rules-only, the base model and adapters on held-out pairs, into a run and the report.
+    Eval(commands::eval::Args),
+    /// Promote an adapter from an eval run into `patterns/rules.yml`, if it passes the gate.
+    Promote(commands::promote::Args),
+    /// The chain dataset → adapter → eval run → promotion, with every hash checked.
+    Lineage(commands::lineage::Args),
     /// The data pipeline: collect, extract, label, standardize, pairs, split, prepare.
     #[command(subcommand)]
     Data(commands::data::Data),
@@ -77,6 +83,9 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::run(&args),
         Command::Train(args) => commands::train::run(&args),
         Command::Adapter(adapter) => commands::adapter::run(&adapter),
+        Command::Eval(args) => commands::eval::run(&args),
+        Command::Promote(args) => commands::promote::run(&args),
+        Command::Lineage(args) => commands::lineage::run(&args),
         Command::Data(data) => commands::data::run(&data),
         Command::Bench(bench) => commands::bench::run(&bench),
     };

@@ -357,6 +357,19 @@ fn generate_chat_with_the_default_model() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not in the local Hugging Face cache"));
 }
 
+/// `run.yaml` in `dir`: one step on one `rewrite` row (the shortest task), validated on the test
+/// split's two — the whole training path in well under a minute — into `adapters/cli-test`.
+fn write_tiny_run(dir: &Path, model: &Path, splits: &Path) {
+    let config = format!(
+        "model:\n  base: {}\n  adapter_name: cli-test\ntraining:\n  max_steps: 1\n  gradient_accumulation: 1\n\
+         data:\n  train: {}\n  val: {}\n  tasks: [rewrite]\noutput:\n  adapters: adapters\n  runs: runs\n",
+        model.display(),
+        splits.join("train.parquet").display(),
+        splits.join("test.parquet").display()
+    );
+    std::fs::write(dir.join("run.yaml"), config).expect("config");
+}
+
 /// Splits made from every sample project by the data commands, in `data`.
 fn sample_splits(data: &Path) -> PathBuf {
     let data_arg = data.display().to_string();
@@ -379,16 +392,7 @@ fn train_dry_run_train_and_verify_with_the_default_model() {
     let Some(model) = default_model() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let splits = sample_splits(&dir.path().join("data"));
-    // One step on one `rewrite` row (the shortest task), validated on the test split's two: the
-    // whole path in well under a minute.
-    let config = format!(
-        "model:\n  base: {}\n  adapter_name: cli-test\ntraining:\n  max_steps: 1\n  gradient_accumulation: 1\n\
-         data:\n  train: {}\n  val: {}\n  tasks: [rewrite]\noutput:\n  adapters: adapters\n  runs: runs\n",
-        model.display(),
-        splits.join("train.parquet").display(),
-        splits.join("test.parquet").display()
-    );
-    std::fs::write(dir.path().join("run.yaml"), config).expect("config");
+    write_tiny_run(dir.path(), &model, &splits);
     let redact = |text: &str| text.replace(&dir.path().display().to_string(), "[dir]");
     let codi_here = |args: &[&str]| codi_in(dir.path(), args);
 
@@ -455,4 +459,160 @@ fn train_dry_run_train_and_verify_with_the_default_model() {
     insta::with_settings!({ filters => vec![(r"sha256:[0-9a-f]{64}", "sha256:[hex]")] }, {
         insta::assert_snapshot!("adapter_verify_tampered", redact(&stdout(&tampered)));
     });
+}
+
+/// `codi eval` on the sample test split with the default model and a one-step adapter: the run
+/// store, the report, the JSON summary and determinism; then the promotion gate (refusing the
+/// real run, promoting a run where the adapter wins), lineage with every hash, and the nightly
+/// check catching a regression.
+#[test]
+fn eval_promote_lineage_and_nightly_with_the_default_model() {
+    let Some(model) = default_model() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    sample_splits(&root.join("data"));
+    write_tiny_run(root, &model, &root.join("data/splits"));
+    // A catalog of our own to promote into, its templates beside it.
+    let patterns = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../patterns");
+    std::fs::create_dir_all(root.join("patterns/templates")).expect("mkdir");
+    std::fs::copy(patterns.join("rules.yml"), root.join("patterns/rules.yml")).expect("copy");
+    for entry in std::fs::read_dir(patterns.join("templates")).expect("templates") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, root.join("patterns/templates").join(path.file_name().expect("name"))).expect("copy");
+    }
+    let codi_here = |args: &[&str]| codi_in(root, args);
+    let train = codi_here(&["train", "--config", "run.yaml"]);
+    assert_eq!(train.status.code(), Some(0), "{}", String::from_utf8_lossy(&train.stderr));
+    let config = format!(
+        "base: {}\nadapters: [adapters/cli-test]\nassist:\n  max_explain_tokens: 48\n  max_parameter_tokens: 48\n\
+         statistics:\n  resamples: 200\ngate:\n  min_stack_examples: 1\n",
+        model.display()
+    );
+    std::fs::write(root.join("eval.yaml"), config).expect("config");
+
+    let eval = || {
+        let out = codi_here(&["eval", "--config", "eval.yaml", "--format", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let summary: codi_eval::Summary = serde_json::from_slice(&out.stdout).expect("the JSON summary");
+        summary
+    };
+    let first = eval();
+    assert_eq!(first.systems, ["rules-only", "base", "cli-test@0.1.0"]);
+    assert_eq!(
+        first.tasks.keys().collect::<Vec<_>>(),
+        ["explain", "rewrite"],
+        "the sample test split has no rank pair"
+    );
+    let f1 = &first.tasks["explain"]["rules-only"]["code_f1"];
+    assert!(f1.ci95[0] <= f1.value && f1.value <= f1.ci95[1]);
+    assert!(first.comparisons.contains_key("cli-test@0.1.0_vs_base"));
+    let run_dir = root.join(&first.run_dir);
+    for file in ["results.json", "examples.jsonl", "config.yaml"] {
+        assert!(run_dir.join(file).is_file(), "{file}");
+    }
+    let report = std::fs::read_to_string(root.join("eval/reports/llm_eval.html")).expect("the report");
+    assert!(report.contains(&format!("id=\"{}\"", first.run_id)));
+
+    // Two runs of one configuration agree on everything but times.
+    let second = eval();
+    assert_ne!(first.run_id, second.run_id);
+    let timeless = |run_dir: &Path| {
+        let mut results: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(root.join(run_dir).join("results.json")).expect("results"))
+                .expect("JSON");
+        for key in ["run_id", "created_at", "timing"] {
+            results.as_object_mut().expect("an object").remove(key);
+        }
+        results
+    };
+    assert_eq!(timeless(&first.run_dir), timeless(&second.run_dir));
+
+    // The real one-step adapter does not pass the gate; the catalog is left as it was.
+    let catalog = std::fs::read_to_string(root.join("patterns/rules.yml")).expect("catalog");
+    let dry = codi_here(&["promote", "--config", "eval.yaml", "--run", &first.run_id, "--dry-run"]);
+    let dry_out = stdout(&dry);
+    assert!(dry_out.contains("beats the base on"), "{dry_out}");
+    assert_eq!(std::fs::read_to_string(root.join("patterns/rules.yml")).expect("catalog"), catalog);
+
+    // A run where the adapter answers every example right and the base none passes it.
+    let winning = fabricate_winning_run(&root.join("eval/runs"), &first.run_id);
+    let promote = codi_here(&["promote", "--config", "eval.yaml", "--run", &winning]);
+    let promote_out = stdout(&promote);
+    assert_eq!(promote.status.code(), Some(0), "{promote_out}{}", String::from_utf8_lossy(&promote.stderr));
+    let promoted = std::fs::read_to_string(root.join("patterns/rules.yml")).expect("catalog");
+    assert_eq!(outside_promotions(&promoted), outside_promotions(&catalog), "only the promotions block changes");
+    let id = promote_out.lines().find_map(|l| l.strip_prefix("promoted: ")).expect("a promotion").split(' ').next();
+    let id = id.expect("its id").to_owned();
+    assert!(id.starts_with("LLM-PROMO-") && promoted.contains(&id), "{promote_out}");
+    let again = codi_here(&["promote", "--config", "eval.yaml", "--run", &winning, "--dry-run"]);
+    assert_eq!(again.status.code(), Some(1), "the catalog changed since the run: {}", stdout(&again));
+
+    // The chain from the promotion down to the data holds, and breaks where a file changes.
+    let lineage = codi_here(&["lineage", "--config", "eval.yaml", &id]);
+    assert_eq!(lineage.status.code(), Some(0), "{}", stdout(&lineage));
+    assert!(stdout(&lineage).contains("intact"));
+
+    // Nightly: the promoted adapter evaluated again falls short of the made-up run.
+    let nightly = codi_here(&["eval", "--config", "eval.yaml", "--nightly"]);
+    assert_eq!(nightly.status.code(), Some(1), "{}{}", stdout(&nightly), String::from_utf8_lossy(&nightly.stderr));
+    assert!(stdout(&nightly).contains("REGRESSION"), "{}", stdout(&nightly));
+
+    let test_split = root.join("data/splits/test.parquet");
+    let mut bytes = std::fs::read(&test_split).expect("split");
+    bytes.push(0);
+    std::fs::write(&test_split, bytes).expect("tamper");
+    let broken = codi_here(&["lineage", "--config", "eval.yaml", &first.run_id]);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(stdout(&broken).contains("BROKEN") && stdout(&broken).contains("test split"), "{}", stdout(&broken));
+}
+
+/// A copy of run `id` in which the adapter scores 1 and the base 0 on every primary score.
+fn fabricate_winning_run(runs: &Path, id: &str) -> String {
+    use codi_eval::results::{ExampleRecord, Results};
+    let winning = "20990101_0000";
+    let (from, to) = (runs.join(id), runs.join(winning));
+    std::fs::create_dir_all(&to).expect("mkdir");
+    std::fs::copy(from.join("config.yaml"), to.join("config.yaml")).expect("config");
+    let primary = |task: &str| codi_eval::metrics::primary(task.parse().expect("a task"));
+    let text = std::fs::read_to_string(from.join("examples.jsonl")).expect("examples");
+    let mut lines = String::new();
+    for line in text.lines() {
+        let mut record: ExampleRecord = serde_json::from_str(line).expect("an example");
+        let metric = primary(&record.task);
+        for (system, value) in [("cli-test@0.1.0", 1.0), ("base", 0.0)] {
+            record.outputs.get_mut(system).expect("answered").scores.insert(metric.into(), value);
+        }
+        lines.push_str(&serde_json::to_string(&record).expect("JSON"));
+        lines.push('\n');
+    }
+    std::fs::write(to.join("examples.jsonl"), lines).expect("examples");
+    let mut results: Results =
+        serde_json::from_slice(&std::fs::read(from.join("results.json")).expect("results")).expect("results");
+    results.run_id = winning.into();
+    for (task, figures) in &mut results.tasks {
+        let adapter = figures.systems.get_mut("cli-test@0.1.0").expect("the adapter");
+        let estimate = adapter.overall.get_mut(primary(task)).expect("its primary score");
+        (estimate.value, estimate.ci95) = (1.0, [1.0, 1.0]);
+    }
+    std::fs::write(to.join("results.json"), serde_json::to_vec(&results).expect("JSON")).expect("results");
+    winning.into()
+}
+
+/// The catalog's text without its `llm_assist.promotions` block.
+fn outside_promotions(catalog: &str) -> String {
+    let mut inside = false;
+    let mut kept = String::new();
+    for line in catalog.lines() {
+        if line.starts_with("  promotions:") {
+            inside = true;
+            continue;
+        }
+        if inside && (line.starts_with("    ") || line.starts_with("  -")) {
+            continue;
+        }
+        inside = false;
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    kept
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use codi_core::catalog::{Catalog, Promotion, append_promotion, default_paths};
+use codi_core::catalog::{Catalog, Promotion, append_promotions, default_paths};
 
 #[test]
 fn a_promotion_changes_only_the_promotions_block_of_rules_yml() {
@@ -19,7 +19,7 @@ fn a_promotion_changes_only_the_promotions_block_of_rules_yml() {
         metrics: serde_json::json!({"eval_run": "20261201_1200", "eval_report": "eval/reports/llm_eval.html#20261201_1200",
                                     "sample_size": 68, "win_rate": 0.61, "ci95": [0.52, 0.7]}),
     };
-    append_promotion(&copy, Some(&templates), &promotion).expect("append");
+    append_promotions(&copy, Some(&templates), std::slice::from_ref(&promotion)).expect("append");
 
     let before = std::fs::read_to_string(&catalog).expect("original");
     let after = std::fs::read_to_string(&copy).expect("edited");
@@ -42,7 +42,8 @@ fn a_promotion_changes_only_the_promotions_block_of_rules_yml() {
     assert_eq!(outside(&before), outside(&after), "every line outside the promotions block is unchanged");
     let loaded = Catalog::load(&copy, Some(&templates)).expect("the edited catalog validates");
     assert_eq!(loaded.llm_assist.promotions, std::slice::from_ref(&promotion));
-    let again = append_promotion(&copy, Some(&templates), &promotion).expect_err("the same id twice");
+    let again =
+        append_promotions(&copy, Some(&templates), std::slice::from_ref(&promotion)).expect_err("the same id twice");
     assert!(again.to_string().contains("already there"), "{again}");
     assert_eq!(std::fs::read_to_string(&copy).expect("unchanged"), after, "a refused edit writes nothing");
 }

@@ -53,6 +53,27 @@ fn hex(digest: &[u8]) -> String {
     hex
 }
 
+/// The code's version: the crate version and, inside a git checkout, the commit (`-dirty` with
+/// local changes).
+pub fn code_revision() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    match git(&["rev-parse", "HEAD"]) {
+        Some(commit) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            format!("codi {version} (git {commit}{})", if dirty { "-dirty" } else { "" })
+        }
+        None => format!("codi {version}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,11 +38,20 @@ pub struct GenerateOptions {
     pub stop: Vec<String>,
     /// End at the model's end-of-sequence token.
     pub stop_at_eos: bool,
+    /// End once the text is one complete JSON object or array (what follows is cut off), or as
+    /// soon as it cannot begin one.
+    pub stop_at_json_end: bool,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        Self { max_tokens: 256, sampling: Sampling::GREEDY, stop: Vec::new(), stop_at_eos: true }
+        Self {
+            max_tokens: 256,
+            sampling: Sampling::GREEDY,
+            stop: Vec::new(),
+            stop_at_eos: true,
+            stop_at_json_end: false,
+        }
     }
 }
 
@@ -66,52 +75,9 @@ pub fn generate(
     tokenizer: &Tokenizer,
     prompt: &[u32],
     options: &GenerateOptions,
-    mut on_text: impl FnMut(&str),
+    on_text: impl FnMut(&str),
 ) -> Result<Generation> {
-    if prompt.is_empty() {
-        return Err(Error::Invalid("the prompt has no tokens".into()));
-    }
-    let mut rng = SplitMix64(options.sampling.seed);
-    let mut cache = KvCache::default();
-    let mut logits = last_logits(model, &[prompt.to_vec()], &mut cache);
-    let mut ids = Vec::new();
-    let mut emitted = 0;
-    let hold_back = options.stop.iter().map(String::len).max().unwrap_or(0);
-    let mut finish = Finish::Length;
-    let mut text = String::new();
-    while ids.len() < options.max_tokens {
-        let next = sample(&mut logits, options.sampling, &mut rng);
-        if options.stop_at_eos && tokenizer.eos_ids().contains(&next) {
-            finish = Finish::Eos;
-            break;
-        }
-        ids.push(next);
-        text = tokenizer.decode(&ids)?;
-        if let Some(at) = options.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
-            text.truncate(at);
-            finish = Finish::Stop;
-            break;
-        }
-        // Text is final once it is not a partial UTF-8 sequence and can no longer start a
-        // stop string.
-        if !text.ends_with('\u{FFFD}') {
-            let mut safe = text.len().saturating_sub(hold_back);
-            while !text.is_char_boundary(safe) {
-                safe -= 1;
-            }
-            if safe > emitted {
-                on_text(&text[emitted..safe]);
-                emitted = safe;
-            }
-        }
-        if ids.len() < options.max_tokens {
-            logits = last_logits(model, &[vec![next]], &mut cache);
-        }
-    }
-    if text.len() > emitted {
-        on_text(&text[emitted..]);
-    }
-    Ok(Generation { ids, text, finish })
+    Prefix::new(model, prompt)?.generate(tokenizer, options, on_text)
 }
 
 /// The last position's logits of the (single) row, after running `ids` into `cache`.
@@ -184,45 +150,170 @@ impl Score {
 /// Scores each candidate continuation of `prompt`: the prompt runs once, and its KV cache is
 /// shared by every candidate, `batch` candidates at a time.
 pub fn score(model: &Transformer, prompt: &[u32], candidates: &[Vec<u32>], batch: usize) -> Result<Vec<Score>> {
-    if prompt.is_empty() {
-        return Err(Error::Invalid("the prompt has no tokens".into()));
+    Ok(Prefix::new(model, prompt)?.score(candidates, batch))
+}
+
+/// A prompt run once into a KV cache: candidate continuations are scored from it, it grows by
+/// the tokens of the one chosen, and generation continues from it — so a multi-step decision
+/// (a ranking, a rule and then its parameters) pays for the prompt once.
+#[derive(Debug, Clone)]
+pub struct Prefix<'m> {
+    model: &'m Transformer,
+    /// Every token but the last.
+    cache: KvCache,
+    /// Not yet run: each continuation starts from it, so that every continuation token is
+    /// scored by the same batched path.
+    last: u32,
+}
+
+impl<'m> Prefix<'m> {
+    pub fn new(model: &'m Transformer, ids: &[u32]) -> Result<Self> {
+        let Some((&last, shared)) = ids.split_last() else {
+            return Err(Error::Invalid("the prompt has no tokens".into()));
+        };
+        let mut cache = KvCache::default();
+        if !shared.is_empty() {
+            model.forward(&[shared.to_vec()], None, &mut cache);
+        }
+        Ok(Self { model, cache, last })
     }
-    // All of the prompt but its last token runs once; each candidate then starts from that last
-    // token, so that every candidate token is scored by the same batched path.
-    let (&last, shared) = prompt.split_last().expect("a non-empty prompt");
-    let mut prompt_cache = KvCache::default();
-    if !shared.is_empty() {
-        model.forward(&[shared.to_vec()], None, &mut prompt_cache);
+
+    /// Appends `ids` to the prefix.
+    pub fn extend(&mut self, ids: &[u32]) {
+        let Some((&last, _)) = ids.split_last() else { return };
+        let run: Vec<u32> = std::iter::once(self.last).chain(ids[..ids.len() - 1].iter().copied()).collect();
+        self.model.forward(&[run], None, &mut self.cache);
+        self.last = last;
     }
-    let mut scores = Vec::with_capacity(candidates.len());
-    for group in candidates.chunks(batch.max(1)) {
-        let inputs: Vec<Vec<u32>> = group
-            .iter()
-            .map(|c| std::iter::once(last).chain(c.iter().copied().take(c.len().saturating_sub(1))).collect())
-            .collect();
-        let width = inputs.iter().map(Vec::len).max().unwrap_or(1);
-        // Right padding: a causal mask keeps it from touching the real positions before it.
-        let pad = 0;
-        let ids: Vec<Vec<u32>> =
-            inputs.iter().map(|c| c.iter().copied().chain(std::iter::repeat(pad)).take(width).collect()).collect();
-        let valid: Vec<Vec<bool>> = inputs.iter().map(|c| (0..width).map(|i| i < c.len()).collect()).collect();
-        let targets: Vec<i64> =
-            group.iter().flat_map(|c| (0..width).map(move |i| c.get(i).map_or(0, |&t| i64::from(t)))).collect();
-        let mut cache = prompt_cache.repeat(group.len());
-        let hidden = model.forward(&ids, Some(&valid), &mut cache);
-        let device = hidden.device();
-        let logprobs = log_softmax(model.logits(hidden), 2);
-        let targets = Tensor::<3, Int>::from_data(TensorData::new(targets, [group.len(), width, 1]), &device);
-        let picked = logprobs
-            .gather(2, targets)
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("f32 log-probabilities");
-        for (n, candidate) in group.iter().enumerate() {
-            let logprob = picked[n * width..n * width + candidate.len()].iter().map(|&p| f64::from(p)).sum();
-            scores.push(Score { logprob, tokens: candidate.len() });
+
+    /// The log-likelihood of each candidate continuation, `batch` candidates at a time.
+    pub fn score(&self, candidates: &[Vec<u32>], batch: usize) -> Vec<Score> {
+        let model = self.model;
+        let mut scores = Vec::with_capacity(candidates.len());
+        for group in candidates.chunks(batch.max(1)) {
+            let inputs: Vec<Vec<u32>> = group
+                .iter()
+                .map(|c| std::iter::once(self.last).chain(c.iter().copied().take(c.len().saturating_sub(1))).collect())
+                .collect();
+            let width = inputs.iter().map(Vec::len).max().unwrap_or(1);
+            // Right padding: a causal mask keeps it from touching the real positions before it.
+            let pad = 0;
+            let ids: Vec<Vec<u32>> =
+                inputs.iter().map(|c| c.iter().copied().chain(std::iter::repeat(pad)).take(width).collect()).collect();
+            let valid: Vec<Vec<bool>> = inputs.iter().map(|c| (0..width).map(|i| i < c.len()).collect()).collect();
+            let targets: Vec<i64> =
+                group.iter().flat_map(|c| (0..width).map(move |i| c.get(i).map_or(0, |&t| i64::from(t)))).collect();
+            let mut cache = self.cache.repeat(group.len());
+            let hidden = model.forward(&ids, Some(&valid), &mut cache);
+            let device = hidden.device();
+            let logprobs = log_softmax(model.logits(hidden), 2);
+            let targets = Tensor::<3, Int>::from_data(TensorData::new(targets, [group.len(), width, 1]), &device);
+            let picked = logprobs
+                .gather(2, targets)
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("f32 log-probabilities");
+            for (n, candidate) in group.iter().enumerate() {
+                let logprob = picked[n * width..n * width + candidate.len()].iter().map(|&p| f64::from(p)).sum();
+                scores.push(Score { logprob, tokens: candidate.len() });
+            }
+        }
+        scores
+    }
+
+    /// Generates a continuation of the prefix; `on_text` receives the text as it becomes final.
+    pub fn generate(
+        mut self,
+        tokenizer: &Tokenizer,
+        options: &GenerateOptions,
+        mut on_text: impl FnMut(&str),
+    ) -> Result<Generation> {
+        let model = self.model;
+        let mut rng = SplitMix64(options.sampling.seed);
+        let mut logits = last_logits(model, &[vec![self.last]], &mut self.cache);
+        let mut ids = Vec::new();
+        let mut emitted = 0;
+        let hold_back = options.stop.iter().map(String::len).max().unwrap_or(0);
+        let mut finish = Finish::Length;
+        let mut text = String::new();
+        while ids.len() < options.max_tokens {
+            let next = sample(&mut logits, options.sampling, &mut rng);
+            if options.stop_at_eos && tokenizer.eos_ids().contains(&next) {
+                finish = Finish::Eos;
+                break;
+            }
+            ids.push(next);
+            text = tokenizer.decode(&ids)?;
+            let stop = options.stop.iter().filter_map(|s| text.find(s.as_str())).min();
+            let json_end = if options.stop_at_json_end { json_end(&text) } else { None };
+            if let Some(at) = stop.into_iter().chain(json_end).min() {
+                text.truncate(at);
+                finish = Finish::Stop;
+                break;
+            }
+            // Text is final once it is not a partial UTF-8 sequence and can no longer start a
+            // stop string.
+            if !text.ends_with('\u{FFFD}') {
+                let mut safe = text.len().saturating_sub(hold_back);
+                while !text.is_char_boundary(safe) {
+                    safe -= 1;
+                }
+                if safe > emitted {
+                    on_text(&text[emitted..safe]);
+                    emitted = safe;
+                }
+            }
+            if ids.len() < options.max_tokens {
+                logits = last_logits(model, &[vec![next]], &mut self.cache);
+            }
+        }
+        if text.len() > emitted {
+            on_text(&text[emitted..]);
+        }
+        Ok(Generation { ids, text, finish })
+    }
+}
+
+/// Where the JSON object or array that `text` starts with ends (after its closing bracket), once
+/// it has closed; the end of `text` when it starts with something else.
+fn json_end(text: &str) -> Option<usize> {
+    let start = text.len() - text.trim_start().len();
+    if start == text.len() {
+        return None;
+    }
+    if !text[start..].starts_with(['{', '[']) {
+        return Some(text.len());
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, c) in text.char_indices().skip_while(|(i, _)| *i < start) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            '{' | '[' if !in_string => depth += 1,
+            '}' | ']' if !in_string => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
         }
     }
-    Ok(scores)
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_end;
+
+    #[test]
+    fn the_end_of_a_json_value_is_found_outside_strings() {
+        assert_eq!(json_end(r#"{"a":"}"}"#), Some(9));
+        assert_eq!(json_end(r#" {"a":["x\"]"]} and more"#), Some(15));
+        assert_eq!(json_end(r#"{"a":1"#), None);
+        assert_eq!(json_end("not json {}"), Some(11), "no JSON can follow");
+        assert_eq!(json_end("  "), None);
+    }
 }

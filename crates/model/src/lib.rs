@@ -26,7 +26,7 @@ pub use config::{Architecture, ModelConfig};
 pub use device::{DeviceKind, cpu};
 pub use error::{Error, Result};
 pub use generate::{
-    Finish, GenerateOptions, Generation, Sampling, Score, argmax, generate, last_logits, sample, score,
+    Finish, GenerateOptions, Generation, Prefix, Sampling, Score, argmax, generate, last_logits, sample, score,
 };
 pub use hub::{Hub, ModelLocation, resolve, resolve_with};
 pub use linear::{Linear, Lora};

@@ -24,8 +24,8 @@ mod task;
 pub use answer::{Answer, ExplainAnswer, Fix, RankAnswer, RewriteAnswer};
 pub use check::{Checked, Known, Problem, check, contains_instruction};
 pub use prompt::{
-    CandidateView, Example, FindingView, MAX_DOCKERFILE_CHARS, Measures, ProjectView, Prompt, SYSTEM, TaskInput,
-    examples, label,
+    CandidateView, Example, FindingView, MAX_DOCKERFILE_CHARS, MAX_EXPLAINED, Measures, ProjectView, Prompt, SYSTEM,
+    TaskInput, examples, fixes, label, rationale,
 };
 pub use styles::{Message, Styles};
 pub use task::{Task, UnknownTask};

@@ -32,11 +32,10 @@ const EXPLAIN_FINDINGS: &str =
 
 /// The Dockerfile excerpt stops before the line that would take it past this many characters.
 pub const MAX_DOCKERFILE_CHARS: usize = 800;
-/// Distinct finding codes shown at most (most severe first, so every code an explanation cites
-/// is among them).
+/// Distinct finding codes shown at most: the ones an explanation cites, then the most severe.
 const MAX_FINDING_CODES: usize = 8;
 /// Lint codes an explanation cites at most.
-const MAX_EXPLAINED: usize = 4;
+pub const MAX_EXPLAINED: usize = 4;
 
 /// A lint code the linter raised on the original, and where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,11 +132,10 @@ impl Prompt {
         let mut input =
             TaskInput { project, applicable_rules: Vec::new(), rule_id: None, original: None, candidates: Vec::new() };
         let best = rewrite.candidates.first();
-        let instruction = match task {
+        match task {
             Task::Rewrite => {
                 best?;
                 input.applicable_rules = rewrite.candidates.iter().map(|c| c.rule_id.clone()).collect();
-                REWRITE
             }
             Task::Rank => {
                 if rewrite.candidates.len() < 2 {
@@ -156,19 +154,27 @@ impl Prompt {
                         build_time_reduction: c.deltas.build_time,
                     })
                     .collect();
-                RANK
             }
             Task::Explain => match best {
-                Some(best) if !best.fixes.is_empty() => {
-                    input.rule_id = Some(best.rule_id.clone());
-                    EXPLAIN
-                }
+                Some(best) if !best.fixes.is_empty() => input.rule_id = Some(best.rule_id.clone()),
                 Some(_) => return None,
                 None if finding_codes(rewrite).is_empty() => return None,
-                None => EXPLAIN_FINDINGS,
+                None => {}
             },
+        }
+        Some(Self::from_input(task, input))
+    }
+
+    /// The prompt a pair's `task` and `input` columns stored: what the eval suite asks, and
+    /// checks against the pair's chat messages.
+    pub fn from_input(task: Task, input: TaskInput) -> Self {
+        let instruction = match task {
+            Task::Rewrite => REWRITE,
+            Task::Rank => RANK,
+            Task::Explain if input.rule_id.is_some() => EXPLAIN,
+            Task::Explain => EXPLAIN_FINDINGS,
         };
-        Some(Self { task, instruction, input })
+        Self { task, instruction, input }
     }
 
     /// The user turn: the instruction, then the project and what the task needs.
@@ -279,7 +285,7 @@ fn gold(prompt: &Prompt, rewrite: &Rewrite) -> Option<(Answer, Vec<String>)> {
             let answer = ExplainAnswer {
                 rule_ids: vec![best.rule_id.clone()],
                 fixes: fixes(&best.fixes[..best.fixes.len().min(MAX_EXPLAINED)]),
-                explanation: Some(without_instructions(best.rationale.trim())),
+                explanation: Some(rationale(&best.rationale)),
             };
             (Answer::Explain(answer), vec![best.rule_id.clone()])
         }
@@ -310,7 +316,19 @@ fn project_view(dockerfile: &str, rewrite: &Rewrite) -> ProjectView {
         view.lines.dedup();
     }
     let more_findings = codes.len().saturating_sub(MAX_FINDING_CODES);
-    codes.truncate(MAX_FINDING_CODES);
+    // An explanation cites the best candidate's fixes (or the most severe codes, always kept):
+    // the prompt must show every code its answer names.
+    let cited: Vec<&String> =
+        rewrite.candidates.first().map(|best| best.fixes.iter().take(MAX_EXPLAINED).collect()).unwrap_or_default();
+    let mut room =
+        MAX_FINDING_CODES - codes.iter().filter(|view| cited.contains(&&view.code)).count().min(MAX_FINDING_CODES);
+    codes.retain(|view| {
+        let keep = cited.contains(&&view.code) || room > 0;
+        if keep && !cited.contains(&&view.code) {
+            room -= 1;
+        }
+        keep
+    });
     let (lines, more_lines) = excerpt(dockerfile);
     ProjectView {
         stack: facts.stack.map(|s| s.to_string()),
@@ -399,9 +417,15 @@ fn rank_rationale(rewrite: &Rewrite) -> Option<String> {
     ))
 }
 
+/// A rule's rationale as an explanation cites it: trimmed, without the sentences that quote
+/// Dockerfile instructions.
+pub fn rationale(text: &str) -> String {
+    without_instructions(text.trim())
+}
+
 /// Each lint code with the first sentence of why it matters, from the lint rule's own
 /// documentation.
-fn fixes(codes: &[String]) -> Vec<Fix> {
+pub fn fixes(codes: &[String]) -> Vec<Fix> {
     codes
         .iter()
         .filter_map(|code| {

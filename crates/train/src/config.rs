@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, FloatDType};
 use codi_model::Quantize;
-use codi_yaml::{self as yaml, Fields, Node, Reader, Value};
+use codi_yaml::{self as yaml, Node, Reader, Value, section};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -274,93 +274,6 @@ fn at_line_zero(node: &mut Node) {
         }),
         Value::Null | Value::Scalar(..) => {}
     }
-}
-
-/// One section's fields, read against its defaults.
-struct Section<'r, 'n> {
-    reader: &'r mut Reader,
-    fields: Option<Fields<'n>>,
-}
-
-impl<'n> Section<'_, 'n> {
-    fn node(&self, key: &str) -> Option<(String, &'n Node)> {
-        let fields = self.fields.as_ref()?;
-        Some((fields.path_of(key), fields.get(key)?))
-    }
-
-    fn string(&mut self, key: &str, default: &str) -> String {
-        self.node(key).and_then(|(path, node)| self.reader.string(&path, node)).unwrap_or_else(|| default.into())
-    }
-
-    fn number(&mut self, key: &str, default: f64, valid: impl Fn(f64) -> bool, expected: &str) -> f64 {
-        let Some((path, node)) = self.node(key) else { return default };
-        match self.reader.number(&path, node) {
-            Some(n) if valid(n) => n,
-            Some(n) => {
-                self.reader.problem(&path, node, format!("{n} is not {expected}"));
-                default
-            }
-            None => default,
-        }
-    }
-
-    fn count(&mut self, key: &str, default: usize, minimum: usize) -> usize {
-        let valid = |n: f64| n.fract() == 0.0 && n >= minimum as f64 && n <= 1e12;
-        let value = self.number(key, default as f64, valid, &format!("an integer ≥ {minimum}"));
-        // Checked above: a whole number in [minimum, 1e12].
-        #[allow(clippy::cast_sign_loss)]
-        let value = value as usize;
-        value
-    }
-
-    fn boolean(&mut self, key: &str, default: bool) -> bool {
-        let Some((path, node)) = self.node(key) else { return default };
-        match &node.value {
-            Value::Scalar(text, false) if text == "true" => true,
-            Value::Scalar(text, false) if text == "false" => false,
-            _ => {
-                self.reader.problem(&path, node, "expected true or false");
-                default
-            }
-        }
-    }
-
-    fn choice<T: Copy>(&mut self, key: &str, default: T, options: &[(&str, T)]) -> T {
-        let Some((path, node)) = self.node(key) else { return default };
-        let text = self.reader.string(&path, node);
-        if let Some(&(_, value)) = options.iter().find(|(name, _)| Some(*name) == text.as_deref()) {
-            value
-        } else {
-            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-            self.reader.problem(&path, node, format!("expected one of: {}", names.join(", ")));
-            default
-        }
-    }
-
-    fn strings(&mut self, key: &str, default: &[String], allowed: &[&str]) -> Vec<String> {
-        let Some((path, node)) = self.node(key) else { return default.to_vec() };
-        let values = self.reader.strings(&path, node);
-        for value in &values {
-            if !allowed.contains(&value.as_str()) {
-                self.reader.problem(
-                    &path,
-                    node,
-                    format!("unknown `{value}` (expected some of: {})", allowed.join(", ")),
-                );
-            }
-        }
-        if values.is_empty() {
-            self.reader.problem(&path, node, "must not be empty");
-        }
-        values
-    }
-}
-
-fn section<'r, 'n>(reader: &'r mut Reader, root: Option<&Fields<'n>>, name: &str, keys: &[&str]) -> Section<'r, 'n> {
-    let fields = root
-        .and_then(|r| Some((r.path_of(name), r.get(name)?)))
-        .and_then(|(path, node)| if node.value == Value::Null { None } else { reader.mapping(&path, node, keys, &[]) });
-    Section { reader, fields }
 }
 
 fn read(reader: &mut Reader, root: &Node) -> TrainConfig {

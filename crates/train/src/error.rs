@@ -13,7 +13,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// Every problem found in a configuration file and the command-line overrides.
-    #[error("{}", config_message(path, problems))]
+    #[error("{}", codi_yaml::describe(path, problems))]
     Config { path: PathBuf, problems: Vec<Problem> },
     /// A split that cannot be trained on (missing columns, no usable rows …).
     #[error("{path}: {message}")]
@@ -45,20 +45,4 @@ impl Error {
     pub(crate) fn checkpoint(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Self::Checkpoint { path: path.into(), message: message.into() }
     }
-}
-
-/// One line per problem: `file:line:column: key: message`, or `--set key: message` for an
-/// override given on the command line (line 0).
-fn config_message(path: &std::path::Path, problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| {
-            if p.line == 0 {
-                format!("--set {}: {}", p.path, p.message)
-            } else {
-                format!("{}:{}:{}: {}: {}", path.display(), p.line, p.column, p.path, p.message)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }

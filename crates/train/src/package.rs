@@ -59,7 +59,7 @@ impl Trainer {
             },
             dataset,
             rules_version: sha256_file(rules)?,
-            code_revision: code_revision(),
+            code_revision: codi_files::code_revision(),
             hyperparameters: serde_json::to_value(config).expect("a configuration serializes"),
             metrics,
             checksums: BTreeMap::new(),
@@ -184,25 +184,4 @@ pub(crate) fn write_dir_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> Res
         let _ = std::fs::remove_dir_all(&tmp);
         Error::io(dir, e)
     })
-}
-
-/// The code's version: the crate version and, inside a git checkout, the commit (`-dirty` with
-/// local changes).
-fn code_revision() -> String {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    let version = env!("CARGO_PKG_VERSION");
-    match git(&["rev-parse", "HEAD"]) {
-        Some(commit) => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-            format!("codi {version} (git {commit}{})", if dirty { "-dirty" } else { "" })
-        }
-        None => format!("codi {version}"),
-    }
 }

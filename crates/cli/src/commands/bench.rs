@@ -92,6 +92,22 @@ pub(crate) enum Bench {
         #[arg(long, default_value = super::model_bench::TEXT)]
         text: PathBuf,
     },
+    /// Scoring the eval's decisions (rank, rewrite) with one shared prompt cache against scoring
+    /// each option from scratch (lm-eval-harness' plain way): seconds, ratio, agreement.
+    Eval {
+        #[command(flatten)]
+        model: super::generate::ModelArgs,
+        /// A splits directory.
+        #[arg(long, default_value = "data/splits")]
+        data: PathBuf,
+        #[arg(long, default_value = "all")]
+        split: codi_eval::Split,
+        #[arg(long, default_value = "patterns/rules.yml")]
+        catalog: PathBuf,
+        /// Timed runs per figure (the median is printed), after one warm-up.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// LoRA training on the default model: tokens/s, step time and peak RSS at batch 4 × 256
     /// (every token scored, dropout 0, AdamW), after one warm-up step.
     Train {
@@ -132,6 +148,9 @@ pub(crate) fn run(bench: &Bench) -> Result<ExitCode> {
             data_bench(*files, corpus, samples, catalog, dir.as_deref())
         }
         Bench::Model { model, runs, text } => super::model_bench::run(model, (*runs).max(1), text),
+        Bench::Eval { model, data, split, catalog, runs } => {
+            super::eval_bench::run(model, data, *split, catalog, (*runs).max(1))
+        }
         Bench::Train { model, batch, seq, steps, gradient_checkpointing, compute_dtype, text } => {
             let setting = super::train_bench::Setting {
                 batch: *batch,

@@ -10,19 +10,22 @@ use serde_json::Value as Json;
 use super::{Catalog, Promotion};
 use crate::{Error, Result};
 
-/// Appends `promotion` to the catalog file at `path`, atomically, after checking that the
-/// result still validates (templates in `templates`) and holds the new promotion.
-pub fn append_promotion(path: &Path, templates: Option<&Path>, promotion: &Promotion) -> Result<()> {
+/// Appends `promotions` to the catalog file at `path` in one atomic write (all or none), after
+/// checking that the result still validates (templates in `templates`) and ends with them.
+pub fn append_promotions(path: &Path, templates: Option<&Path>, promotions: &[Promotion]) -> Result<()> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
     let catalog_error = |problems| Error::Catalog { path: path.to_owned(), problems };
-    let edited = with_promotion(&text, promotion).map_err(|p| catalog_error(vec![p]))?;
+    let mut edited = text;
+    for promotion in promotions {
+        edited = with_promotion(&edited, promotion).map_err(|p| catalog_error(vec![p]))?;
+    }
     let catalog = Catalog::parse(&edited, templates).map_err(catalog_error)?;
-    if catalog.llm_assist.promotions.last() != Some(promotion) {
+    if !catalog.llm_assist.promotions.ends_with(promotions) {
         let problem = Problem {
             path: "llm_assist.promotions".into(),
             line: 1,
             column: 1,
-            message: "the edited catalog does not end with the new promotion".into(),
+            message: "the edited catalog does not end with the new promotions".into(),
         };
         return Err(catalog_error(vec![problem]));
     }
