@@ -120,9 +120,9 @@ impl<'m> Answering<'m> {
             scores
         };
         self.usage.scored_tokens += continuations.iter().map(Vec::len).sum::<usize>();
-        // Per-byte scores divide by the text the scored tokens spell (the common tokens are in
-        // every option's score alike, and in none).
-        let bytes = continuations.iter().map(|ids| tokenizer_len(&self.model.tokenizer, ids)).collect::<Result<_>>()?;
+        // Per-byte scores divide by the text the scored tokens spell: the tokens every option
+        // shares are forced, in no option's score.
+        let bytes = continuations.iter().map(|ids| spelled_bytes(&self.model.tokenizer, ids)).collect::<Result<_>>()?;
         let choice = Choice { options: options.to_vec(), logprob: scores.iter().map(|s| s.logprob).collect(), bytes };
         Ok((choice, continuations))
     }
@@ -264,7 +264,8 @@ fn generation(max_tokens: usize, stop: Vec<String>) -> GenerateOptions {
     GenerateOptions { max_tokens, stop, ..GenerateOptions::default() }
 }
 
-fn tokenizer_len(tokenizer: &Tokenizer, ids: &[u32]) -> Result<usize> {
+/// Bytes of the text `ids` spell.
+fn spelled_bytes(tokenizer: &Tokenizer, ids: &[u32]) -> Result<usize> {
     Ok(tokenizer.decode(ids)?.len())
 }
 

@@ -545,7 +545,8 @@ fn eval_promote_lineage_and_nightly_with_the_default_model() {
     let id = id.expect("its id").to_owned();
     assert!(id.starts_with("LLM-PROMO-") && promoted.contains(&id), "{promote_out}");
     let again = codi_here(&["promote", "--config", "eval.yaml", "--run", &winning, "--dry-run"]);
-    assert_eq!(again.status.code(), Some(1), "the catalog changed since the run: {}", stdout(&again));
+    assert_eq!(again.status.code(), Some(1), "promoted already: {}", stdout(&again));
+    assert!(stdout(&again).contains("is already in"), "{}", stdout(&again));
 
     // The chain from the promotion down to the data holds, and breaks where a file changes.
     let lineage = codi_here(&["lineage", "--config", "eval.yaml", &id]);

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use codi_core::catalog::{Catalog, Promotion, append_promotions, default_paths};
+use codi_core::catalog::{Catalog, Promotion, append_promotions, default_paths, rules_version};
 
 #[test]
 fn a_promotion_changes_only_the_promotions_block_of_rules_yml() {
@@ -46,4 +46,10 @@ fn a_promotion_changes_only_the_promotions_block_of_rules_yml() {
         append_promotions(&copy, Some(&templates), std::slice::from_ref(&promotion)).expect_err("the same id twice");
     assert!(again.to_string().contains("already there"), "{again}");
     assert_eq!(std::fs::read_to_string(&copy).expect("unchanged"), after, "a refused edit writes nothing");
+
+    // A promotion leaves the catalog's version as it was; any other edit changes it.
+    let version = |path: &Path| rules_version(path).expect("a version");
+    assert_eq!(version(&catalog), version(&copy));
+    std::fs::write(&copy, after.replacen("llm_assist:", "# reviewed\nllm_assist:", 1)).expect("edit");
+    assert_ne!(version(&catalog), version(&copy));
 }

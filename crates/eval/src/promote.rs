@@ -99,10 +99,10 @@ pub fn promote(store: &Store, request: &Request<'_>) -> Result<Verdict> {
         ));
     }
     refusals.extend(check_adapter(&run, adapter));
-    let rules_version = codi_files::sha256_file(request.catalog).map_err(|e| Error::io(request.catalog, e))?;
+    let rules_version = codi_core::catalog::rules_version(request.catalog)?;
     if rules_version != run.results.lineage.rules_version {
         refusals.push(format!(
-            "the run was made against another rules catalog (sha256 {}) than {} (sha256 {rules_version})",
+            "the run was made against another rules catalog (version {}) than {} (version {rules_version})",
             run.results.lineage.rules_version,
             request.catalog.display()
         ));

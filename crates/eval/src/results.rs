@@ -169,7 +169,7 @@ pub struct Lineage {
     pub adapters: Vec<AdapterLineage>,
     pub dataset: Vec<SplitFile>,
     pub catalog: PathBuf,
-    /// sha256 of the catalog, as adapters record it.
+    /// The catalog's version (`codi_core::catalog::rules_version`), as adapters record it.
     pub rules_version: String,
     pub code_revision: String,
 }

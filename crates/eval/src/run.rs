@@ -193,7 +193,7 @@ fn load_systems<'c>(
         SystemInfo { name: BASE.into(), kind: "base".into(), adapter: None },
     ];
     systems.push(System::Model(Box::new(Assistant::new(base.model, &ruleset.catalog, config.assist))));
-    let rules_version = codi_files::sha256_file(&config.catalog).map_err(|e| Error::io(&config.catalog, e))?;
+    let rules_version = codi_core::catalog::rules_version(&config.catalog)?;
     let train_sha = codi_files::sha256_file(&config.data.join("train.parquet")).ok();
     let mut adapters = Vec::new();
     for dir in &config.adapters {

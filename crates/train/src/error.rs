@@ -31,6 +31,8 @@ pub enum Error {
     Model(#[from] codi_model::Error),
     #[error(transparent)]
     Table(#[from] codi_dataset::Error),
+    #[error(transparent)]
+    Catalog(#[from] codi_core::Error),
     #[error("{0}")]
     Invalid(String),
 }

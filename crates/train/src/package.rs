@@ -58,7 +58,7 @@ impl Trainer {
                 sha256: base.sha256.clone(),
             },
             dataset,
-            rules_version: sha256_file(rules)?,
+            rules_version: codi_core::catalog::rules_version(rules)?,
             code_revision: codi_files::code_revision(),
             hyperparameters: serde_json::to_value(config).expect("a configuration serializes"),
             metrics,

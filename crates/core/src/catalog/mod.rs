@@ -15,7 +15,7 @@ use crate::lint::find_rule;
 use crate::{Error, Result};
 use codi_yaml::{self as yaml, Fields, Node, Problem, Reader, Value};
 
-pub use promotion::{append_promotions, with_promotion};
+pub use promotion::{append_promotions, rules_version, with_promotion};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Catalog {

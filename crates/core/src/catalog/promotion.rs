@@ -82,6 +82,26 @@ pub fn with_promotion(text: &str, promotion: &Promotion) -> std::result::Result<
     Ok(insert(text, offset(end), &item(promotion, item_indent)))
 }
 
+/// The catalog's version, as adapters and eval runs record it: the sha256 of its text without
+/// the `llm_assist.promotions` block, so that a promotion (appended there) leaves it unchanged.
+pub fn rules_version(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    let stripped = without_promotions(&text)
+        .map_err(|problem| Error::Catalog { path: path.to_owned(), problems: vec![problem] })?;
+    Ok(codi_files::sha256_hex(stripped.as_bytes()))
+}
+
+/// The catalog text without the `promotions` key of `llm_assist` and its block.
+fn without_promotions(text: &str) -> std::result::Result<String, Problem> {
+    let root = codi_yaml::parse(text)?;
+    let Some((key, _)) = entry(&root, "llm_assist").and_then(|(_, assist)| entry(assist, "promotions")) else {
+        return Ok(text.to_owned());
+    };
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let end = block_end(&lines, key.line, key.column - 1);
+    Ok(lines[..key.line - 1].concat() + &lines[end..].concat())
+}
+
 /// The key and value of `name` in a mapping node.
 fn entry<'n>(node: &'n Node, name: &str) -> Option<(&'n Node, &'n Node)> {
     let Value::Mapping(entries) = &node.value else { return None };

@@ -18,7 +18,8 @@ pub struct AdapterMetadata {
     pub base_model: BaseModelRecord,
     /// Split name → file.
     pub dataset: BTreeMap<String, DatasetRecord>,
-    /// sha256 of the rules catalog (`patterns/rules.yml`) the pairs were made from.
+    /// The version of the rules catalog (`patterns/rules.yml`) the pairs were made from: its
+    /// sha256 without the `llm_assist.promotions` block.
     pub rules_version: String,
     pub code_revision: String,
     /// The trainer's whole configuration, as it ran.
