@@ -52,22 +52,22 @@ pub fn nightly(config: &EvalConfig, progress: impl FnMut(Progress<'_>)) -> Resul
         (run, promotion.adapter_version.clone(), format!("promotion {}", promotion.id))
     } else {
         let dir = config.adapters.first().ok_or_else(|| Error::NotFound("no adapter is configured".into()))?;
-        let newest = store
-            .run_ids()?
-            .iter()
-            .rev()
-            .map(|id| store.read(id))
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .find(|run| run.results.lineage.adapters.iter().any(|a| &a.dir == dir))
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "nothing is promoted and no run of {} is stored: run `codi eval` first",
-                    dir.display()
-                ))
-            })?;
-        let name = newest.results.lineage.adapters.iter().find(|a| &a.dir == dir).map(|a| a.system.clone());
-        (newest, name.unwrap_or_default(), "the newest run of the configured adapter (nothing promoted)".into())
+        // Newest first, reading no further than the first run of the adapter.
+        let mut newest = None;
+        for id in store.run_ids()?.iter().rev() {
+            let run = store.read(id)?;
+            if let Some(name) = run.results.lineage.adapters.iter().find(|a| &a.dir == dir).map(|a| a.system.clone()) {
+                newest = Some((run, name));
+                break;
+            }
+        }
+        let (newest, name) = newest.ok_or_else(|| {
+            Error::NotFound(format!(
+                "nothing is promoted and no run of {} is stored: run `codi eval` first",
+                dir.display()
+            ))
+        })?;
+        (newest, name, "the newest run of the configured adapter (nothing promoted)".into())
     };
     let evaluated = baseline
         .results

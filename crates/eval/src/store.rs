@@ -1,7 +1,7 @@
 //! The run store, `eval/`: `runs/<YYYYMMDD_HHMM>[-N]/` (results.json, examples.jsonl,
 //! config.yaml) and `reports/llm_eval.html`. A run is written into a hidden directory and
-//! renamed into place, so a killed run leaves nothing that the report, `codi promote` or
-//! `codi lineage` would read.
+//! swapped in (`codi_files::write_dir_atomically`), so a killed run leaves nothing that the
+//! report, `codi promote` or `codi lineage` would read.
 
 use std::path::{Path, PathBuf};
 
@@ -55,29 +55,25 @@ impl Store {
         }
     }
 
-    /// Writes a run into its reserved directory (renaming a complete one over it), then the
-    /// report over every run.
+    /// Writes a run into its reserved directory (swapping a complete one in), then the report
+    /// over every run.
     pub fn write(&self, results: &Results, examples: &[ExampleRecord], config: &EvalConfig) -> Result<PathBuf> {
-        let runs = self.runs_dir();
-        let dir = runs.join(&results.run_id);
-        let partial = runs.join(format!(".partial-{}", results.run_id));
-        let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(&partial)?;
-            let json = serde_json::to_vec_pretty(results).map_err(std::io::Error::other)?;
-            std::fs::write(partial.join("results.json"), json)?;
-            let mut lines = Vec::new();
-            for example in examples {
-                serde_json::to_writer(&mut lines, example).map_err(std::io::Error::other)?;
-                lines.push(b'\n');
-            }
-            std::fs::write(partial.join("examples.jsonl"), lines)?;
-            std::fs::write(partial.join("config.yaml"), config.to_yaml())?;
-            std::fs::rename(&partial, &dir)
+        let dir = self.runs_dir().join(&results.run_id);
+        let json = |file: &str| {
+            let path = dir.join(file);
+            move |source| Error::Json { path, source }
         };
-        write().map_err(|e| {
-            let _ = std::fs::remove_dir_all(&partial);
-            Error::io(&dir, e)
-        })?;
+        let mut lines = Vec::new();
+        for example in examples {
+            serde_json::to_writer(&mut lines, example).map_err(json("examples.jsonl"))?;
+            lines.push(b'\n');
+        }
+        let files = [
+            ("results.json", serde_json::to_vec_pretty(results).map_err(json("results.json"))?),
+            ("examples.jsonl", lines),
+            ("config.yaml", config.to_yaml().into_bytes()),
+        ];
+        codi_files::write_dir_atomically(&dir, &files).map_err(|e| Error::io(&dir, e))?;
         self.write_report()?;
         Ok(dir)
     }

@@ -53,6 +53,32 @@ fn hex(digest: &[u8]) -> String {
     hex
 }
 
+/// Writes `files` into a temporary sibling of `dir`, then swaps it in: readers see the old
+/// directory (or none) or the new one, never a mix. The temporary names start with a dot.
+pub fn write_dir_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp)?;
+        for (file, bytes) in files {
+            std::fs::write(tmp.join(file), bytes)?;
+        }
+        if dir.exists() {
+            std::fs::rename(dir, &old)?;
+        }
+        std::fs::rename(&tmp, dir)?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&tmp);
+    })
+}
+
 /// The code's version: the crate version and, inside a git checkout, the commit (`-dirty` with
 /// local changes).
 pub fn code_revision() -> String {

@@ -159,29 +159,7 @@ fn model_card(config: &TrainConfig, metadata: &AdapterMetadata) -> String {
     card
 }
 
-/// Writes `files` into a temporary sibling of `dir`, then swaps it in: readers see the old
-/// directory or the new one, never a mix.
+/// [`codi_files::write_dir_atomically`], the error naming the directory.
 pub(crate) fn write_dir_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp)?;
-        for (file, bytes) in files {
-            std::fs::write(tmp.join(file), bytes)?;
-        }
-        if dir.exists() {
-            std::fs::rename(dir, &old)?;
-        }
-        std::fs::rename(&tmp, dir)?;
-        let _ = std::fs::remove_dir_all(&old);
-        Ok(())
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_dir_all(&tmp);
-        Error::io(dir, e)
-    })
+    codi_files::write_dir_atomically(dir, files).map_err(|e| Error::io(dir, e))
 }
