@@ -15,7 +15,7 @@ COLLECT ?= --local $(SAMPLES)
 # The run `make train` makes: the default model on the sample splits, on CPU.
 TRAIN_CONFIG ?= configs/train/smollm2-135m-qlora.yaml
 
-.PHONY: help build release run test check fmt docs bench agreement fuzz fuzz-model model generate train train-resume \
+.PHONY: help build release run feedback serve test check fmt docs bench agreement fuzz fuzz-model model generate train train-resume \
 	eval eval-nightly promote eval-report-check \
 	data-collect data-extract data-label data-prepare data-prepare-full data-clean
 
@@ -28,13 +28,18 @@ build: ## Debug build of the workspace
 release: ## Optimized `codi` binary
 	cargo build --release -p codi
 
-run: release model ## The main job on the embedded default: lint, analyze and rewrite the sample projects, ask the default model
-	@mkdir -p $(OUT)/analysis
-	$(CODI) lint --no-fail --format sarif --output $(OUT)/lint.sarif $(SAMPLES)
-	@for project in $(SAMPLES)/*/; do $(CODI) analyze --format json "$$project" > "$(OUT)/analysis/$$(basename $$project).json" || exit 1; done
-	$(CODI) rewrite --out $(OUT)/rewrite $(SAMPLES)/*/
-	$(CODI) generate --json --max-tokens 96 --chat "In two sentences: why should a Dockerfile pin its base image tag?" > $(OUT)/model.json
-	@echo "reports in $(OUT)/: lint.sarif, analysis/<project>.json, rewrite/<project>/report.md, model.json"
+# The adapter `make run` ranks with: `make train`'s, else any trained one; none: the base model.
+RUN_ADAPTER ?= $(firstword $(patsubst %/adapter_model.safetensors,%,$(wildcard models/adapters/smollm2-135m-codi/adapter_model.safetensors models/adapters/*/adapter_model.safetensors)))
+RUNS ?= runs
+
+run: release model ## The main job: analyze, render, rank (the default model, with the trained adapter when there is one) and explain the sample projects into runs/<id>/
+	$(if $(RUN_ADAPTER),ADAPTER_PATH=$(RUN_ADAPTER) )$(CODI) run --out $(RUNS) $(SAMPLES)/*/
+
+feedback: release ## Accept or reject a candidate of a run: make feedback RUN=<id> ARGS="--accept <project>/<rule> --reason …"
+	$(CODI) feedback --runs $(RUNS) $(RUN) $(ARGS)
+
+serve: release model ## The model server on 127.0.0.1:8081 (configs/serve.yaml; ADAPTER_PATH, LLM_ENABLED, … override it)
+	$(CODI) serve $(SERVE_ARGS)
 
 model: ## Fetch the default model (SmolLM2-135M-Instruct, Q4_1 GGUF) into models/base, sha256-checked
 	scripts/fetch-model.sh
@@ -81,6 +86,7 @@ bench: release model ## Lint vs hadolint, agreement, rewrite checks, data pipeli
 	$(CODI) bench model
 	$(CODI) bench train
 	$(CODI) bench eval
+	$(CODI) bench serve
 
 agreement: release ## Per-code precision/recall/F1 against hadolint's labels, with every disagreement
 	$(CODI) bench agreement --corpus $(CORPUS) --disagreements

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use codi_core::catalog::Catalog;
-use codi_model::{GenerateOptions, Model, Prefix, Tokenizer};
-use codi_tasks::{Answer, Known, Prompt, RankAnswer, Task, check};
+use codi_model::{GenerateOptions, Model, Prefix, Runner, Tokenizer};
+use codi_tasks::{Answer, Known, Problem, Prompt, RankAnswer, Task, check, first_offense};
 use serde::{Deserialize, Serialize};
 
 use crate::choice::{Choice, Scoring};
@@ -44,7 +44,9 @@ impl Default for AssistOptions {
 /// A model (a base, or a base with its adapter) answering prompts.
 #[derive(Debug)]
 pub struct Assistant {
-    model: Model,
+    /// What runs the decoder: the transformer itself, or a server's batcher.
+    runner: Box<dyn Runner + Send>,
+    tokenizer: Tokenizer,
     known: Known,
     /// The catalog's rules that take no parameters.
     without_parameters: BTreeSet<String>,
@@ -61,7 +63,8 @@ pub fn chat_prompt(tokenizer: &Tokenizer, prompt: &Prompt) -> Result<Vec<u32>> {
 
 /// The answer so far, its tokens and the cache after them.
 struct Answering<'m> {
-    model: &'m Model,
+    runner: &'m dyn Runner,
+    tokenizer: &'m Tokenizer,
     prompt: Vec<u32>,
     /// The prompt and `committed` run into a KV cache, built when first needed.
     prefix: Option<Prefix<'m>>,
@@ -73,18 +76,20 @@ struct Answering<'m> {
 }
 
 impl<'m> Answering<'m> {
-    fn new(model: &'m Model, prompt: &Prompt, options: &AssistOptions) -> Result<Self> {
-        let ids = chat_prompt(&model.tokenizer, prompt)?;
+    fn new(assistant: &'m Assistant, prompt: &Prompt) -> Result<Self> {
+        let (runner, tokenizer, options) =
+            (assistant.runner.as_ref() as &dyn Runner, &assistant.tokenizer, &assistant.options);
+        let ids = chat_prompt(tokenizer, prompt)?;
         let usage = Usage { prompt_tokens: ids.len(), ..Usage::default() };
         let (batch, shared_prefix) = (options.batch, options.shared_prefix);
-        Ok(Self { model, prompt: ids, prefix: None, committed: Vec::new(), batch, shared_prefix, usage })
+        Ok(Self { runner, tokenizer, prompt: ids, prefix: None, committed: Vec::new(), batch, shared_prefix, usage })
     }
 
     /// The cache of the prompt and the answer so far.
     fn cache(&mut self) -> Result<&mut Prefix<'m>> {
         if self.prefix.is_none() {
             let ids: Vec<u32> = self.prompt.iter().chain(&self.committed).copied().collect();
-            self.prefix = Some(Prefix::new(&self.model.transformer, &ids)?);
+            self.prefix = Some(Prefix::new(self.runner, &ids)?);
         }
         Ok(self.prefix.as_mut().expect("built above"))
     }
@@ -96,7 +101,7 @@ impl<'m> Answering<'m> {
         if options.is_empty() {
             return Err(Error::NothingToChoose("options"));
         }
-        let tokenizer = &self.model.tokenizer;
+        let tokenizer = self.tokenizer;
         let encoded = options
             .iter()
             .map(|option| tokenizer.encode(&format!("{so_far}{option}")))
@@ -115,14 +120,14 @@ impl<'m> Answering<'m> {
             let mut scores = Vec::with_capacity(continuations.len());
             for continuation in &continuations {
                 let ids: Vec<u32> = self.prompt.iter().chain(&first[..common]).copied().collect();
-                scores.extend(Prefix::new(&self.model.transformer, &ids)?.score(std::slice::from_ref(continuation), 1));
+                scores.extend(Prefix::new(self.runner, &ids)?.score(std::slice::from_ref(continuation), 1));
             }
             scores
         };
         self.usage.scored_tokens += continuations.iter().map(Vec::len).sum::<usize>();
         // Per-byte scores divide by the text the scored tokens spell: the tokens every option
         // shares are forced, in no option's score.
-        let bytes = continuations.iter().map(|ids| spelled_bytes(&self.model.tokenizer, ids)).collect::<Result<_>>()?;
+        let bytes = continuations.iter().map(|ids| spelled_bytes(self.tokenizer, ids)).collect::<Result<_>>()?;
         let choice = Choice { options: options.to_vec(), logprob: scores.iter().map(|s| s.logprob).collect(), bytes };
         Ok((choice, continuations))
     }
@@ -159,7 +164,8 @@ impl<'m> Answering<'m> {
 
     /// Generates the rest of the answer.
     fn generate(&mut self, options: &GenerateOptions) -> Result<String> {
-        let generation = self.cache()?.clone().generate(&self.model.tokenizer, options, |_| {})?;
+        let tokenizer = self.tokenizer;
+        let generation = self.cache()?.clone().generate(tokenizer, options, |_| {})?;
         self.usage.generated_tokens += generation.ids.len();
         Ok(generation.text)
     }
@@ -167,9 +173,31 @@ impl<'m> Answering<'m> {
 
 impl Assistant {
     pub fn new(model: Model, catalog: &Catalog, options: AssistOptions) -> Self {
+        Self::with_runner(Box::new(model.transformer), model.tokenizer, catalog, options)
+    }
+
+    /// An assistant whose decoder calls go through `runner` (a server's batcher).
+    pub fn with_runner(
+        runner: Box<dyn Runner + Send>,
+        tokenizer: Tokenizer,
+        catalog: &Catalog,
+        options: AssistOptions,
+    ) -> Self {
         let without_parameters =
             catalog.rules.iter().filter(|rule| rule.parameters.is_empty()).map(|rule| rule.id.clone()).collect();
-        Self { model, known: Known::new(catalog), without_parameters, options }
+        Self { runner, tokenizer, known: Known::new(catalog), without_parameters, options }
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    pub fn runner(&self) -> &dyn Runner {
+        self.runner.as_ref()
+    }
+
+    pub fn options(&self) -> &AssistOptions {
+        &self.options
     }
 
     pub fn set_options(&mut self, options: AssistOptions) {
@@ -179,7 +207,7 @@ impl Assistant {
     /// The model's answer to `prompt`, checked.
     pub fn answer(&self, prompt: &Prompt) -> Result<Response> {
         let started = Instant::now();
-        let mut answering = Answering::new(&self.model, prompt, &self.options)?;
+        let mut answering = Answering::new(self, prompt)?;
         let (text, choice) = match prompt.task {
             Task::Rank => self.rank(prompt, &mut answering)?,
             Task::Rewrite => self.choose(prompt, &mut answering)?,
@@ -194,7 +222,7 @@ impl Assistant {
     /// The scores of the first decision alone (rank: the first candidate; rewrite: the rule),
     /// nothing generated: what a confidence temperature is fitted on.
     pub fn first_choice(&self, prompt: &Prompt) -> Result<Option<Choice>> {
-        let mut answering = Answering::new(&self.model, prompt, &self.options)?;
+        let mut answering = Answering::new(self, prompt)?;
         let choice = match prompt.task {
             Task::Rank => {
                 let labels: Vec<String> = prompt.input.candidates.iter().map(|c| c.label.clone()).collect();
@@ -246,10 +274,61 @@ impl Assistant {
         // where the tokenizer splits, before the first key's letters), and the parameters are a
         // flat object, so generation ends where the answer closes.
         let so_far = format!("{RULE_PREFIX}{}\",\"parameters\":{{\"", rules[best]);
-        answering.force(&self.model.tokenizer.encode(&so_far)?);
+        answering.force(&self.tokenizer.encode(&so_far)?);
         let options = generation(self.options.max_parameter_tokens, vec!["}}".into()]);
         let parameters = answering.generate(&options)?;
         Ok((format!("{so_far}{parameters}}}}}"), Some(choice)))
+    }
+
+    /// An explanation that is safe to show: one whose text cites an unknown code or holds a
+    /// Dockerfile instruction is generated once more, greedily, from the text before the first
+    /// offense with the token that began it blocked; what is still wrong is then removed from
+    /// the answer. The flag says whether anything was removed.
+    pub fn explain_clean(&self, prompt: &Prompt) -> Result<(Response, bool)> {
+        let mut response = self.answer(prompt)?;
+        let unsafe_problem =
+            |r: &Response| r.problems.iter().any(|p| matches!(p, Problem::Instruction(_) | Problem::UnknownCode(_)));
+        if !unsafe_problem(&response) {
+            return Ok((response, false));
+        }
+        if let Some(at) = first_offense(&response.text, &self.known) {
+            let started = Instant::now();
+            let kept = &response.text[..at];
+            let kept_ids = self.tokenizer.encode(kept)?;
+            let all_ids = self.tokenizer.encode(&response.text)?;
+            let blocked = match all_ids.strip_prefix(kept_ids.as_slice()) {
+                Some([next, ..]) => *next,
+                _ => self.tokenizer.encode(&response.text[at..])?.first().copied().unwrap_or_default(),
+            };
+            let mut answering = Answering::new(self, prompt)?;
+            answering.force(&kept_ids);
+            let mut options = generation(self.options.max_explain_tokens, Vec::new());
+            options.stop_at_json_end = true;
+            options.ban_first = vec![blocked];
+            let text = format!("{kept}{}", answering.generate(&options)?);
+            let checked = check(prompt, &text, &self.known);
+            let mut usage = answering.usage;
+            usage.generated_tokens += response.usage.generated_tokens;
+            usage.seconds = response.usage.seconds + started.elapsed().as_secs_f64();
+            response = Response { answer: checked.answer, text, problems: checked.problems, choice: None, usage };
+            if !unsafe_problem(&response) {
+                return Ok((response, false));
+            }
+        }
+        let filtered = match &response.answer {
+            Some(Answer::Explain(answer)) => answer.without_offenses(&self.known),
+            _ => None,
+        };
+        if let Some(clean) = filtered {
+            let text = Answer::Explain(clean).to_json();
+            let checked = check(prompt, &text, &self.known);
+            response = Response { answer: checked.answer, text, problems: checked.problems, ..response };
+        } else {
+            // Nothing readable to keep: the text goes, the problems stay.
+            response.answer = None;
+            response.text.clear();
+        }
+        Ok((response, true))
     }
 
     fn explain(&self, answering: &mut Answering<'_>) -> Result<String> {

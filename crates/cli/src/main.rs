@@ -63,6 +63,12 @@ enum Command {
     Promote(commands::promote::Args),
     /// The chain dataset → adapter → eval run → promotion, with every hash checked.
     Lineage(commands::lineage::Args),
+    /// The main job: analyze, render, rank and explain projects into runs/<id>/ with reports.
+    Run(commands::run::Args),
+    /// Accept or reject a candidate of a run; `codi data feedback` makes training pairs of it.
+    Feedback(commands::feedback::Args),
+    /// The model server: /healthz, /llm/rank, /llm/explain, /v1/*, /metrics, /adapters.
+    Serve(commands::serve::Args),
     /// The data pipeline: collect, extract, label, standardize, pairs, split, prepare.
     #[command(subcommand)]
     Data(commands::data::Data),
@@ -86,6 +92,9 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(&args),
         Command::Promote(args) => commands::promote::run(&args),
         Command::Lineage(args) => commands::lineage::run(&args),
+        Command::Run(args) => commands::run::run(&args),
+        Command::Feedback(args) => commands::feedback::run(&args),
+        Command::Serve(args) => commands::serve::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Data(data) => commands::data::run(&data),
         Command::Bench(bench) => commands::bench::run(&bench),
     };

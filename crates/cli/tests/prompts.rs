@@ -35,6 +35,14 @@ fn serving_prompts_equal_the_training_prompts_of_the_sample_projects() {
     let path_of: BTreeMap<&str, &str> = curated.iter().map(|r| (r.id.as_str(), r.path.as_str())).collect();
     let pairs: Vec<PairRecord> = read_all(&layout.pairs().join("pairs.parquet")).expect("pairs");
     let rules = Ruleset::load(&catalog, None).expect("rules");
+    // The server's own path: a project as a client sends it (raw Dockerfile, files by path).
+    let heuristic = codi_serve::ServeConfig {
+        enabled: false,
+        catalog: catalog.clone(),
+        telemetry: dir.path().join("llm_metrics.json"),
+        ..codi_serve::ServeConfig::default()
+    };
+    let service = codi_serve::Service::start(&heuristic).expect("the service starts");
     let mut compared: BTreeMap<String, usize> = BTreeMap::new();
     for pair in &pairs {
         let path = samples.join(path_of[pair.source_id.as_str()]);
@@ -47,6 +55,19 @@ fn serving_prompts_equal_the_training_prompts_of_the_sample_projects() {
             .unwrap_or_else(|| panic!("{}: no {task} prompt at serving time", path.display()));
         let trained: Vec<Message> = serde_json::from_str(&pair.chat).expect("chat");
         assert_eq!(trained[..2], served.messages(), "{} {task}", path.display());
+        let sent = codi_serve::api::ProjectInput {
+            dockerfile: loaded.source.clone(),
+            files: loaded
+                .files
+                .paths
+                .iter()
+                .map(|p| (p.clone(), loaded.manifest(p).unwrap_or_default().to_owned()))
+                .collect(),
+            name: Some(loaded.name()),
+            context_bytes: Some(loaded.context_bytes),
+        };
+        let asked = service.prompt(task, &sent).expect("a project").expect("the task applies");
+        assert_eq!(trained[..2], asked.messages(), "{} {task}: the server's prompt", path.display());
         assert_eq!(pair.input, served.input_json(), "{} {task}", path.display());
         *compared.entry(pair.task.clone()).or_default() += 1;
     }

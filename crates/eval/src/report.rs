@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use codi_files::escape_html as esc;
 use codi_tasks::Task;
 
 use crate::metrics;
@@ -970,22 +971,6 @@ fn px(value: f64) -> String {
 
 fn title(text: &str) -> String {
     format!("<title>{}</title>", esc(text))
-}
-
-/// `text` with `<>&"'` escaped, safe in element content and quoted attributes.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// A URL fragment naming `id`: bytes outside a safe set percent-encoded.

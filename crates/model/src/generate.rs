@@ -1,12 +1,10 @@
 //! Text generation with a KV cache (greedy or seeded sampling, stop strings, streaming) and
 //! scoring of candidate continuations that share one prompt.
 
-use burn::tensor::activation::log_softmax;
-use burn::tensor::{Int, Tensor, TensorData};
-
 use crate::error::{Error, Result};
 use crate::model::{KvCache, Transformer};
 use crate::rng::SplitMix64;
+use crate::runner::{Readout, Runner, Step};
 use crate::tokenizer::Tokenizer;
 
 /// How the next token is chosen. `temperature == 0` is greedy (argmax).
@@ -41,6 +39,11 @@ pub struct GenerateOptions {
     /// End once the text is one complete JSON object or array (what follows is cut off), or as
     /// soon as it cannot begin one.
     pub stop_at_json_end: bool,
+    /// Tokens the first generated token may not be (a retry steering away from a continuation).
+    pub ban_first: Vec<u32>,
+    /// Record each generated token's log-probability and this many most likely alternatives
+    /// (`None`: none recorded).
+    pub logprobs: Option<usize>,
 }
 
 impl Default for GenerateOptions {
@@ -51,6 +54,8 @@ impl Default for GenerateOptions {
             stop: Vec::new(),
             stop_at_eos: true,
             stop_at_json_end: false,
+            ban_first: Vec::new(),
+            logprobs: None,
         }
     }
 }
@@ -67,17 +72,46 @@ pub struct Generation {
     pub ids: Vec<u32>,
     pub text: String,
     pub finish: Finish,
+    /// Per generated token, when asked for: its log-probability and the most likely tokens'.
+    pub logprobs: Vec<TokenLogprob>,
+}
+
+/// A generated token's log-probability under the model (before sampling's temperature and
+/// truncation), and the most likely alternatives at its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    pub logprob: f32,
+    pub top: Vec<(u32, f32)>,
+}
+
+impl TokenLogprob {
+    fn of(logits: &[f32], chosen: u32, top: usize) -> Self {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let total: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
+        let norm = max + total.ln();
+        let mut best: Vec<u32> = (0..logits.len() as u32).collect();
+        let top = top.min(best.len());
+        if top > 0 {
+            best.select_nth_unstable_by(top - 1, |&a, &b| logits[b as usize].total_cmp(&logits[a as usize]));
+        }
+        best.truncate(top);
+        best.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]));
+        Self {
+            logprob: logits[chosen as usize] - norm,
+            top: best.into_iter().map(|id| (id, logits[id as usize] - norm)).collect(),
+        }
+    }
 }
 
 /// Generates a continuation of `prompt`; `on_text` receives the text as it becomes final.
 pub fn generate(
-    model: &Transformer,
+    runner: &dyn Runner,
     tokenizer: &Tokenizer,
     prompt: &[u32],
     options: &GenerateOptions,
     on_text: impl FnMut(&str),
 ) -> Result<Generation> {
-    Prefix::new(model, prompt)?.generate(tokenizer, options, on_text)
+    Prefix::new(runner, prompt)?.generate(tokenizer, options, on_text)
 }
 
 /// The last position's logits of the (single) row, after running `ids` into `cache`.
@@ -149,8 +183,8 @@ impl Score {
 
 /// Scores each candidate continuation of `prompt`: the prompt runs once, and its KV cache is
 /// shared by every candidate, `batch` candidates at a time.
-pub fn score(model: &Transformer, prompt: &[u32], candidates: &[Vec<u32>], batch: usize) -> Result<Vec<Score>> {
-    Ok(Prefix::new(model, prompt)?.score(candidates, batch))
+pub fn score(runner: &dyn Runner, prompt: &[u32], candidates: &[Vec<u32>], batch: usize) -> Result<Vec<Score>> {
+    Ok(Prefix::new(runner, prompt)?.score(candidates, batch))
 }
 
 /// A prompt run once into a KV cache: candidate continuations are scored from it, it grows by
@@ -158,7 +192,7 @@ pub fn score(model: &Transformer, prompt: &[u32], candidates: &[Vec<u32>], batch
 /// (a ranking, a rule and then its parameters) pays for the prompt once.
 #[derive(Debug, Clone)]
 pub struct Prefix<'m> {
-    model: &'m Transformer,
+    runner: &'m dyn Runner,
     /// Every token but the last.
     cache: KvCache,
     /// Not yet run: each continuation starts from it, so that every continuation token is
@@ -167,28 +201,28 @@ pub struct Prefix<'m> {
 }
 
 impl<'m> Prefix<'m> {
-    pub fn new(model: &'m Transformer, ids: &[u32]) -> Result<Self> {
+    pub fn new(runner: &'m dyn Runner, ids: &[u32]) -> Result<Self> {
         let Some((&last, shared)) = ids.split_last() else {
             return Err(Error::Invalid("the prompt has no tokens".into()));
         };
         let mut cache = KvCache::default();
         if !shared.is_empty() {
-            model.forward(&[shared.to_vec()], None, &mut cache);
+            cache = runner.step(Step { ids: vec![shared.to_vec()], valid: None, cache, readout: Readout::Cache }).cache;
         }
-        Ok(Self { model, cache, last })
+        Ok(Self { runner, cache, last })
     }
 
     /// Appends `ids` to the prefix.
     pub fn extend(&mut self, ids: &[u32]) {
         let Some((&last, _)) = ids.split_last() else { return };
         let run: Vec<u32> = std::iter::once(self.last).chain(ids[..ids.len() - 1].iter().copied()).collect();
-        self.model.forward(&[run], None, &mut self.cache);
+        let cache = std::mem::take(&mut self.cache);
+        self.cache = self.runner.step(Step { ids: vec![run], valid: None, cache, readout: Readout::Cache }).cache;
         self.last = last;
     }
 
     /// The log-likelihood of each candidate continuation, `batch` candidates at a time.
     pub fn score(&self, candidates: &[Vec<u32>], batch: usize) -> Vec<Score> {
-        let model = self.model;
         let mut scores = Vec::with_capacity(candidates.len());
         for group in candidates.chunks(batch.max(1)) {
             let inputs: Vec<Vec<u32>> = group
@@ -197,25 +231,18 @@ impl<'m> Prefix<'m> {
                 .collect();
             let width = inputs.iter().map(Vec::len).max().unwrap_or(1);
             // Right padding: a causal mask keeps it from touching the real positions before it.
-            let pad = 0;
             let ids: Vec<Vec<u32>> =
-                inputs.iter().map(|c| c.iter().copied().chain(std::iter::repeat(pad)).take(width).collect()).collect();
+                inputs.iter().map(|c| c.iter().copied().chain(std::iter::repeat(0)).take(width).collect()).collect();
             let valid: Vec<Vec<bool>> = inputs.iter().map(|c| (0..width).map(|i| i < c.len()).collect()).collect();
-            let targets: Vec<i64> =
-                group.iter().flat_map(|c| (0..width).map(move |i| c.get(i).map_or(0, |&t| i64::from(t)))).collect();
-            let mut cache = self.cache.repeat(group.len());
-            let hidden = model.forward(&ids, Some(&valid), &mut cache);
-            let device = hidden.device();
-            let logprobs = log_softmax(model.logits(hidden), 2);
-            let targets = Tensor::<3, Int>::from_data(TensorData::new(targets, [group.len(), width, 1]), &device);
-            let picked = logprobs
-                .gather(2, targets)
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .expect("f32 log-probabilities");
-            for (n, candidate) in group.iter().enumerate() {
-                let logprob = picked[n * width..n * width + candidate.len()].iter().map(|&p| f64::from(p)).sum();
+            let step = Step {
+                ids,
+                valid: Some(valid),
+                cache: self.cache.repeat(group.len()),
+                readout: Readout::Logprobs(group.to_vec()),
+            };
+            let picked = self.runner.step(step).values;
+            for (candidate, logprobs) in group.iter().zip(picked) {
+                let logprob = logprobs.iter().map(|&p| f64::from(p)).sum();
                 scores.push(Score { logprob, tokens: candidate.len() });
             }
         }
@@ -229,16 +256,25 @@ impl<'m> Prefix<'m> {
         options: &GenerateOptions,
         mut on_text: impl FnMut(&str),
     ) -> Result<Generation> {
-        let model = self.model;
         let mut rng = SplitMix64(options.sampling.seed);
-        let mut logits = last_logits(model, &[vec![self.last]], &mut self.cache);
+        let mut logits = self.next_logits(self.last);
+        for &banned in &options.ban_first {
+            if let Some(logit) = logits.get_mut(banned as usize) {
+                *logit = f32::NEG_INFINITY;
+            }
+        }
         let mut ids = Vec::new();
         let mut emitted = 0;
         let hold_back = options.stop.iter().map(String::len).max().unwrap_or(0);
         let mut finish = Finish::Length;
         let mut text = String::new();
+        let mut logprobs = Vec::new();
         while ids.len() < options.max_tokens {
+            let raw = options.logprobs.map(|_| logits.clone());
             let next = sample(&mut logits, options.sampling, &mut rng);
+            if let (Some(raw), Some(top)) = (raw, options.logprobs) {
+                logprobs.push(TokenLogprob::of(&raw, next, top));
+            }
             if options.stop_at_eos && tokenizer.eos_ids().contains(&next) {
                 finish = Finish::Eos;
                 break;
@@ -265,13 +301,23 @@ impl<'m> Prefix<'m> {
                 }
             }
             if ids.len() < options.max_tokens {
-                logits = last_logits(model, &[vec![next]], &mut self.cache);
+                logits = self.next_logits(next);
             }
         }
         if text.len() > emitted {
             on_text(&text[emitted..]);
         }
-        Ok(Generation { ids, text, finish })
+        logprobs.truncate(ids.len());
+        Ok(Generation { ids, text, finish, logprobs })
+    }
+
+    /// Runs `token` into the cache and returns the logits after it.
+    fn next_logits(&mut self, token: u32) -> Vec<f32> {
+        let cache = std::mem::take(&mut self.cache);
+        let stepped =
+            self.runner.step(Step { ids: vec![vec![token]], valid: None, cache, readout: Readout::LastLogits });
+        self.cache = stepped.cache;
+        stepped.values.into_iter().next().unwrap_or_default()
     }
 }
 

@@ -16,6 +16,7 @@ mod model;
 mod packed;
 pub mod quant;
 mod rng;
+mod runner;
 pub mod safetensors;
 mod tokenizer;
 mod weights;
@@ -26,7 +27,8 @@ pub use config::{Architecture, ModelConfig};
 pub use device::{DeviceKind, cpu};
 pub use error::{Error, Result};
 pub use generate::{
-    Finish, GenerateOptions, Generation, Prefix, Sampling, Score, argmax, generate, last_logits, sample, score,
+    Finish, GenerateOptions, Generation, Prefix, Sampling, Score, TokenLogprob, argmax, generate, last_logits, sample,
+    score,
 };
 pub use hub::{Hub, ModelLocation, resolve, resolve_with};
 pub use linear::{Linear, Lora};
@@ -34,5 +36,6 @@ pub use load::{DEFAULT_MODEL, LoadOptions, Loaded, Model, load};
 pub use model::{Attention, Block, KvCache, Mlp, RmsNorm, Transformer, linear_layers_mut};
 pub use packed::PackedWeight;
 pub use rng::SplitMix64;
+pub use runner::{Readout, Runner, Step, Stepped, run_steps};
 pub use tokenizer::{Message, Tokenizer};
 pub use weights::{Quantize, from_gguf, from_hf_dir};

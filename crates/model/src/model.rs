@@ -95,6 +95,69 @@ impl KvCache {
         self.valid.len()
     }
 
+    /// The caches of several calls as one batch: each padded (keys and values of zeros, marked
+    /// invalid) to the longest, rows in order. Empty caches stay empty and may only be stacked
+    /// with empty ones.
+    pub(crate) fn stack(caches: Vec<Self>) -> Self {
+        let longest = caches.iter().map(Self::len).max().unwrap_or(0);
+        if longest == 0 {
+            return Self { layers: Vec::new(), valid: caches.into_iter().flat_map(|c| c.valid).collect() };
+        }
+        assert!(caches.iter().all(|c| !c.is_empty()), "an empty cache stacked with a filled one");
+        let pad = |t: Tensor<4>| {
+            let [batch, heads, len, dim] = t.dims();
+            if len == longest {
+                return t;
+            }
+            let zeros = Tensor::zeros([batch, heads, longest - len, dim], (&t.device(), t.dtype()));
+            Tensor::cat(vec![t, zeros], 2)
+        };
+        let layers = (0..caches[0].layers.len())
+            .map(|l| {
+                let keys = caches.iter().map(|c| pad(c.layers[l].0.clone())).collect();
+                let values = caches.iter().map(|c| pad(c.layers[l].1.clone())).collect();
+                (Tensor::cat(keys, 0), Tensor::cat(values, 0))
+            })
+            .collect();
+        let valid = caches
+            .into_iter()
+            .flat_map(|c| c.valid)
+            .map(|mut flags| {
+                flags.resize(longest, false);
+                flags
+            })
+            .collect();
+        Self { layers, valid }
+    }
+
+    /// Undoes [`Self::stack`] after a forward of `seq` new positions: `parts[i]` is
+    /// `(rows, cached, new)`: the rows of the i-th call, the length its cache had, and the
+    /// positions of its own among the new (the rest were padding). Each cache gets back exactly
+    /// its own positions, as if it had run alone.
+    pub(crate) fn split(self, parts: &[(usize, usize, usize)]) -> Vec<Self> {
+        let total = self.len();
+        let seq = total - parts.iter().map(|p| p.1).max().unwrap_or(0);
+        let past = total - seq;
+        let mut row = 0;
+        parts
+            .iter()
+            .map(|&(rows, cached, new)| {
+                let keep = |t: &Tensor<4>| {
+                    let t = t.clone().narrow(0, row, rows);
+                    let own = t.clone().narrow(2, past, new);
+                    if cached == 0 { own } else { Tensor::cat(vec![t.narrow(2, 0, cached), own], 2) }
+                };
+                let layers = self.layers.iter().map(|(k, v)| (keep(k), keep(v))).collect();
+                let valid = self.valid[row..row + rows]
+                    .iter()
+                    .map(|flags| flags[..cached].iter().chain(&flags[past..past + new]).copied().collect())
+                    .collect();
+                row += rows;
+                Self { layers, valid }
+            })
+            .collect()
+    }
+
     /// A batch-1 cache repeated `n` times, so that `n` continuations share one prompt.
     #[must_use]
     pub fn repeat(&self, n: usize) -> Self {

@@ -8,7 +8,7 @@ use codi_core::catalog::Catalog;
 use codi_core::lint::all_rules;
 use serde_json::Value;
 
-use crate::answer::Answer;
+use crate::answer::{Answer, ExplainAnswer, Fix};
 use crate::prompt::Prompt;
 
 /// The codes an answer may cite: the catalog's rule ids and every lint rule's code.
@@ -168,6 +168,64 @@ pub fn contains_instruction(text: &str) -> bool {
         words.next().is_some_and(|keyword| KEYWORDS.contains(&keyword)) && words.any(|w| !w.starts_with("--"))
     };
     text.lines().any(starts_with_instruction) || text.split('`').skip(1).step_by(2).any(starts_with_instruction)
+}
+
+/// Where in an answer's raw text the first thing [`check`] would flag as unsafe begins: a code
+/// that is neither a rule nor a lint code, or the keyword of a line or backquoted span that reads
+/// as a Dockerfile instruction. What a retry steers away from.
+pub fn first_offense(text: &str, known: &Known) -> Option<usize> {
+    let instruction = KEYWORDS
+        .iter()
+        .flat_map(|keyword| text.match_indices(keyword).map(|(at, _)| at))
+        .filter(|&at| {
+            let before = &text[..at];
+            let starts_span = before.ends_with('"') || before.ends_with("\\n") || before.ends_with('`');
+            starts_span && contains_instruction(&text[at..text[at..].find(['"', '`']).map_or(text.len(), |n| at + n)])
+        })
+        .min();
+    let unknown_code = code_pattern().find_iter(text).filter(|m| !known.contains(m.as_str())).map(|m| m.start()).min();
+    instruction.into_iter().chain(unknown_code).min()
+}
+
+/// Codes as answers cite them: `DL3008`, `SC2086`, `CD001`, or a catalog rule id in quotes.
+fn code_pattern() -> &'static regex::Regex {
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| regex::Regex::new(r"\b(?:DL|SC|CD)[0-9]{3,4}\b").expect("a valid pattern"))
+}
+
+impl ExplainAnswer {
+    /// The answer with what [`check`] flags removed: unknown codes, and the lines (or
+    /// backquoted spans) that read as Dockerfile instructions. `None` when nothing was removed.
+    pub fn without_offenses(&self, known: &Known) -> Option<Self> {
+        let clean = |text: &str| {
+            let lines: Vec<String> = text
+                .lines()
+                .filter(|line| !contains_instruction(line))
+                .map(|line| {
+                    let spans: Vec<&str> = line.split('`').collect();
+                    spans
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, span)| i % 2 == 0 || !contains_instruction(span))
+                        .map(|(_, span)| *span)
+                        .collect::<Vec<_>>()
+                        .join("`")
+                })
+                .collect();
+            lines.join("\n")
+        };
+        let filtered = Self {
+            rule_ids: self.rule_ids.iter().filter(|code| known.contains(code)).cloned().collect(),
+            fixes: self
+                .fixes
+                .iter()
+                .filter(|fix| known.contains(&fix.code))
+                .map(|fix| Fix { code: fix.code.clone(), why: clean(&fix.why) })
+                .collect(),
+            explanation: self.explanation.as_deref().map(clean),
+        };
+        (filtered != *self).then_some(filtered)
+    }
 }
 
 #[cfg(test)]

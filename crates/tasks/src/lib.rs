@@ -22,7 +22,7 @@ mod styles;
 mod task;
 
 pub use answer::{Answer, ExplainAnswer, Fix, RankAnswer, RewriteAnswer};
-pub use check::{Checked, Known, Problem, check, contains_instruction};
+pub use check::{Checked, Known, Problem, check, contains_instruction, first_offense};
 pub use prompt::{
     CandidateView, Example, FindingView, MAX_DOCKERFILE_CHARS, MAX_EXPLAINED, Measures, ProjectView, Prompt, SYSTEM,
     TaskInput, examples, fixes, label, rationale,

@@ -27,6 +27,20 @@ use super::{Format, emit};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Bench {
+    /// A bounded loopback load on the server: throughput and p50/p95/p99 of rank requests at
+    /// each number of concurrent clients, errors and 503s, and one request's cost on its own.
+    Serve {
+        #[command(flatten)]
+        serve: super::serve::Args,
+        #[arg(long, default_value = "data/samples")]
+        samples: PathBuf,
+        /// Concurrent clients at each level.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
+        levels: Vec<usize>,
+        /// Rank requests at each level.
+        #[arg(long, default_value_t = 64)]
+        requests: usize,
+    },
     /// Precision, recall and F1 of our findings against hadolint's labels, per code.
     Agreement {
         /// A corpus with `dockerfiles/` and `hadolint.jsonl`.
@@ -148,6 +162,9 @@ pub(crate) fn run(bench: &Bench) -> Result<ExitCode> {
             data_bench(*files, corpus, samples, catalog, dir.as_deref())
         }
         Bench::Model { model, runs, text } => super::model_bench::run(model, (*runs).max(1), text),
+        Bench::Serve { serve, samples, levels, requests } => {
+            super::serve::bench(serve, samples, levels, *requests).map(|()| ExitCode::SUCCESS)
+        }
         Bench::Eval { model, data, split, catalog, runs } => {
             super::eval_bench::run(model, data, *split, catalog, (*runs).max(1))
         }

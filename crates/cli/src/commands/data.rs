@@ -58,12 +58,25 @@ pub(crate) enum Data {
     },
     /// Train/val/test split, stratified by stack, grouped by near-duplicate cluster → data/splits.
     Split(SplitArgs),
-    /// standardize → pairs → split, incremental (what `make data-prepare` runs).
+    /// Rank pairs from the decisions on `codi run`'s candidates (`codi feedback`) →
+    /// data/pairs/parts/pairs.feedback.parquet, which the split reads beside the pairs.
+    Feedback {
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+        #[arg(long, default_value_os_t = Layout::default().root)]
+        data: PathBuf,
+        #[arg(long, default_value = "patterns/rules.yml")]
+        catalog: PathBuf,
+    },
+    /// standardize → pairs → feedback → split, incremental (what `make data-prepare` runs).
     Prepare {
         #[arg(long, default_value_os_t = Layout::default().root)]
         data: PathBuf,
         #[arg(long, default_value = "patterns/rules.yml")]
         catalog: PathBuf,
+        /// The `codi run` runs whose feedback becomes pairs.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
         /// Recompute everything.
         #[arg(long)]
         full: bool,
@@ -254,13 +267,15 @@ fn collect(args: &CollectArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn prepare(data: &Path, catalog: &Path, full: bool, jsonl: bool) -> Result<ExitCode> {
+fn prepare(data: &Path, catalog: &Path, runs: &Path, full: bool, jsonl: bool) -> Result<ExitCode> {
     let bar = Bar::new();
     let layout = Layout::new(data);
     let standardize = codi_standardize::Options { full, ..codi_standardize::Options::in_layout(&layout) };
     report(&codi_standardize::run(&standardize, &bar)?, &standardize.out);
     let pairs = codi_pairs::Options { full, ..codi_pairs::Options::in_layout(&layout, catalog) };
     report(&codi_pairs::run(&pairs, &bar)?, &pairs.out);
+    let feedback = codi_run::FeedbackOptions::in_layout(&layout, runs, catalog);
+    report(&codi_run::feedback_pairs(&feedback)?, &feedback.table());
     let split = codi_pairs::SplitOptions { full, jsonl, ..codi_pairs::SplitOptions::in_layout(&layout) };
     report(&codi_pairs::split(&split, &bar)?, &split.out);
     Ok(ExitCode::SUCCESS)
@@ -326,6 +341,11 @@ pub(crate) fn run(data: &Data) -> Result<ExitCode> {
             report(&codi_pairs::split(&options, &bar)?, &args.out);
             Ok(ExitCode::SUCCESS)
         }
-        Data::Prepare { data, catalog, full, jsonl } => prepare(data, catalog, *full, *jsonl),
+        Data::Feedback { runs, data, catalog } => {
+            let options = codi_run::FeedbackOptions::in_layout(&Layout::new(data), runs, catalog);
+            report(&codi_run::feedback_pairs(&options)?, &options.table());
+            Ok(ExitCode::SUCCESS)
+        }
+        Data::Prepare { data, catalog, runs, full, jsonl } => prepare(data, catalog, runs, *full, *jsonl),
     }
 }

@@ -111,7 +111,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         sampling: Sampling { temperature: args.temperature, top_k: args.top_k, top_p: args.top_p, seed: args.seed },
         stop: args.stop.clone(),
         stop_at_eos: !args.ignore_eos,
-        stop_at_json_end: false,
+        ..GenerateOptions::default()
     };
     let started = Instant::now();
     let mut stdout = std::io::stdout().lock();

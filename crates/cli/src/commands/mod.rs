@@ -6,6 +6,7 @@ pub(crate) mod bench;
 pub(crate) mod data;
 pub(crate) mod eval;
 pub(crate) mod eval_bench;
+pub(crate) mod feedback;
 pub(crate) mod generate;
 pub(crate) mod lineage;
 pub(crate) mod lint;
@@ -14,6 +15,8 @@ pub(crate) mod parse;
 pub(crate) mod promote;
 pub(crate) mod rewrite;
 pub(crate) mod rules;
+pub(crate) mod run;
+pub(crate) mod serve;
 pub(crate) mod train;
 pub(crate) mod train_bench;
 

@@ -159,40 +159,60 @@ pub fn rewrite(project: &Project, catalog: &Catalog, templates: &Templates) -> R
                 continue;
             }
         };
-        let checked = Checked::new(&text, project);
-        let problems = checked.problems();
-        if !problems.is_empty() {
-            out.rejected.push(Rejected { rule_id: rule.id.clone(), reasons: problems });
-            continue;
+        match candidate(&out, project, catalog, rule, text) {
+            Ok(mut candidate) => {
+                candidate.parameters = values;
+                candidate.parameter_sources = sources;
+                out.candidates.push(candidate);
+            }
+            Err(reasons) => out.rejected.push(Rejected { rule_id: rule.id.clone(), reasons }),
         }
-        let estimate = estimate(&checked.file, &checked.analysis, Some(project), 0);
-        let deltas = Deltas::between(&out.original, &estimate, &catalog.llm_assist.ranking_weights);
-        let mut fixes: Vec<String> =
-            rule.fixes.iter().filter(|c| out.original_findings.iter().any(|f| f.code == c.as_str())).cloned().collect();
-        fixes.dedup();
-        let diff = similar::TextDiff::from_lines(&project.source, &text)
-            .unified_diff()
-            .context_radius(3)
-            .header(
-                &format!("a/{}", project.dockerfile_path.display()),
-                &format!("b/{}", project.dockerfile_path.display()),
-            )
-            .to_string();
-        out.candidates.push(Candidate {
-            rule_id: rule.id.clone(),
-            rule_name: rule.name.clone(),
-            dockerfile: text,
-            parameters: values,
-            parameter_sources: sources,
-            rationale: rule.rationale.clone(),
-            fixes,
-            estimate,
-            deltas,
-            diff,
-        });
     }
     out.candidates.sort_by(|a, b| b.deltas.score.total_cmp(&a.deltas.score).then_with(|| a.rule_id.cmp(&b.rule_id)));
     out
+}
+
+/// `text` as a candidate of `rule` for the project `rewrite` describes: checked (it must parse,
+/// pass policy and be lint-clean at warning level), estimated and compared with the original;
+/// the reasons when it cannot be one. Rendered candidates and ones a client sends go through it
+/// alike. The parameters are left empty for the caller that knows them.
+pub fn candidate(
+    rewrite: &Rewrite,
+    project: &Project,
+    catalog: &Catalog,
+    rule: &RuleSpec,
+    text: String,
+) -> Result<Candidate, Vec<String>> {
+    let checked = Checked::new(&text, project);
+    let problems = checked.problems();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let estimate = estimate(&checked.file, &checked.analysis, Some(project), 0);
+    let deltas = Deltas::between(&rewrite.original, &estimate, &catalog.llm_assist.ranking_weights);
+    let mut fixes: Vec<String> =
+        rule.fixes.iter().filter(|c| rewrite.original_findings.iter().any(|f| f.code == c.as_str())).cloned().collect();
+    fixes.dedup();
+    let diff = similar::TextDiff::from_lines(&project.source, &text)
+        .unified_diff()
+        .context_radius(3)
+        .header(
+            &format!("a/{}", project.dockerfile_path.display()),
+            &format!("b/{}", project.dockerfile_path.display()),
+        )
+        .to_string();
+    Ok(Candidate {
+        rule_id: rule.id.clone(),
+        rule_name: rule.name.clone(),
+        dockerfile: text,
+        parameters: Map::new(),
+        parameter_sources: std::collections::BTreeMap::new(),
+        rationale: rule.rationale.clone(),
+        fixes,
+        estimate,
+        deltas,
+        diff,
+    })
 }
 
 /// Whether `rule` applies: the project's stack is the rule's and every predicate holds.
