@@ -246,8 +246,13 @@ impl Service {
         }
         let rationale = if request.explain {
             let selected_rule = ranked[0].rule_id.clone();
-            let explained = self.explain_rewrite(&generation, &project, rewrite, Some(&selected_rule), "explain")?;
-            Some(explained.summary)
+            // A selected rule that fixes none of the findings has nothing to explain: no rationale,
+            // not a failed ranking.
+            match self.explain_rewrite(&generation, &project, rewrite, Some(&selected_rule), "explain") {
+                Ok(explained) => Some(explained.summary),
+                Err(Error::Request { .. }) => None,
+                Err(other) => return Err(other),
+            }
         } else {
             None
         };

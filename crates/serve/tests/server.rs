@@ -163,6 +163,14 @@ fn heuristic_mode_answers_every_endpoint_and_every_limit_with_a_status() {
     let total: f64 = ranked.ranking.iter().map(|r| r.confidence).sum();
     assert!((total - 1.0).abs() < 1e-9, "{total}");
 
+    // Asked to explain, a ranking carries the rationale; a rule with nothing to explain still ranks.
+    for name in ["python-fastapi-pip", "go-http-cmd"] {
+        let body = serde_json::to_string(&RankRequest { project: project(name), candidates: None, explain: true })
+            .expect("json");
+        let (status, _, text) = server.post("/llm/rank", &body, auth);
+        assert_eq!(status, 200, "{name}: {text}");
+    }
+
     // 413, 400 for malformed JSON, 400 naming the field.
     let huge = format!("{{\"project\":{{\"dockerfile\":\"{}\"}}}}", "x".repeat(100 * 1024));
     assert_eq!(server.post("/llm/rank", &huge, auth).0, 413);
@@ -197,7 +205,7 @@ fn heuristic_mode_answers_every_endpoint_and_every_limit_with_a_status() {
     let (status, _, metrics) =
         server.raw(&format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"));
     assert_eq!(status, 200);
-    assert!(metrics.contains("codi_requests_total{endpoint=\"/llm/rank\",status=\"200\"} 1"), "{metrics}");
+    assert!(metrics.contains("codi_requests_total{endpoint=\"/llm/rank\",status=\"200\"} 3"), "{metrics}");
     assert!(metrics.contains("codi_requests_total{endpoint=\"/llm/rank\",status=\"400\"}"), "{metrics}");
     assert!(metrics.contains("mode=\"heuristic\""), "{metrics}");
     let (_, _, openapi) =
