@@ -95,69 +95,6 @@ impl KvCache {
         self.valid.len()
     }
 
-    /// The caches of several calls as one batch: each padded (keys and values of zeros, marked
-    /// invalid) to the longest, rows in order. Empty caches stay empty and may only be stacked
-    /// with empty ones.
-    pub(crate) fn stack(caches: Vec<Self>) -> Self {
-        let longest = caches.iter().map(Self::len).max().unwrap_or(0);
-        if longest == 0 {
-            return Self { layers: Vec::new(), valid: caches.into_iter().flat_map(|c| c.valid).collect() };
-        }
-        assert!(caches.iter().all(|c| !c.is_empty()), "an empty cache stacked with a filled one");
-        let pad = |t: Tensor<4>| {
-            let [batch, heads, len, dim] = t.dims();
-            if len == longest {
-                return t;
-            }
-            let zeros = Tensor::zeros([batch, heads, longest - len, dim], (&t.device(), t.dtype()));
-            Tensor::cat(vec![t, zeros], 2)
-        };
-        let layers = (0..caches[0].layers.len())
-            .map(|l| {
-                let keys = caches.iter().map(|c| pad(c.layers[l].0.clone())).collect();
-                let values = caches.iter().map(|c| pad(c.layers[l].1.clone())).collect();
-                (Tensor::cat(keys, 0), Tensor::cat(values, 0))
-            })
-            .collect();
-        let valid = caches
-            .into_iter()
-            .flat_map(|c| c.valid)
-            .map(|mut flags| {
-                flags.resize(longest, false);
-                flags
-            })
-            .collect();
-        Self { layers, valid }
-    }
-
-    /// Undoes [`Self::stack`] after a forward of `seq` new positions: `parts[i]` is
-    /// `(rows, cached, new)`: the rows of the i-th call, the length its cache had, and the
-    /// positions of its own among the new (the rest were padding). Each cache gets back exactly
-    /// its own positions, as if it had run alone.
-    pub(crate) fn split(self, parts: &[(usize, usize, usize)]) -> Vec<Self> {
-        let total = self.len();
-        let seq = total - parts.iter().map(|p| p.1).max().unwrap_or(0);
-        let past = total - seq;
-        let mut row = 0;
-        parts
-            .iter()
-            .map(|&(rows, cached, new)| {
-                let keep = |t: &Tensor<4>| {
-                    let t = t.clone().narrow(0, row, rows);
-                    let own = t.clone().narrow(2, past, new);
-                    if cached == 0 { own } else { Tensor::cat(vec![t.narrow(2, 0, cached), own], 2) }
-                };
-                let layers = self.layers.iter().map(|(k, v)| (keep(k), keep(v))).collect();
-                let valid = self.valid[row..row + rows]
-                    .iter()
-                    .map(|flags| flags[..cached].iter().chain(&flags[past..past + new]).copied().collect())
-                    .collect();
-                row += rows;
-                Self { layers, valid }
-            })
-            .collect()
-    }
-
     /// A batch-1 cache repeated `n` times, so that `n` continuations share one prompt.
     #[must_use]
     pub fn repeat(&self, n: usize) -> Self {
@@ -180,26 +117,7 @@ impl Transformer {
     pub fn forward(&self, ids: &[Vec<u32>], valid: Option<&[Vec<bool>]>, cache: &mut KvCache) -> Tensor<3> {
         let device = self.device();
         let (batch, seq) = (ids.len(), ids.first().map_or(0, Vec::len));
-        assert!(ids.iter().all(|row| row.len() == seq), "rows of equal length");
-        assert!(cache.is_empty() || cache.batch() == batch, "cache batch {} ≠ input batch {batch}", cache.batch());
-        let past = cache.len();
-        if cache.valid.is_empty() {
-            cache.valid = vec![Vec::new(); batch];
-        }
-        for (b, flags) in cache.valid.iter_mut().enumerate() {
-            flags.extend((0..seq).map(|i| valid.is_none_or(|v| v[b][i])));
-        }
-        let positions: Vec<Vec<usize>> = cache
-            .valid
-            .iter()
-            .map(|flags| {
-                let before = flags[..past].iter().filter(|&&v| v).count();
-                flags[past..].iter().scan(before, |n, &v| Some(std::mem::replace(n, *n + usize::from(v)))).collect()
-            })
-            .collect();
-        let (cos, sin) = self.rope_tables(&positions, &device);
-        let bias = self.attention_bias(&cache.valid, past, seq, &device);
-
+        let (cos, sin, bias) = self.prepare(ids, valid, cache, &device);
         let flat: Vec<u32> = ids.iter().flatten().copied().collect();
         let mut x: Tensor<3> = self.embed_tokens.rows(&flat, &device).cast(self.compute_dtype).reshape([
             batch,
@@ -222,6 +140,103 @@ impl Transformer {
             x = x + mlp.down_proj.forward(silu(mlp.gate_proj.forward(h.clone())).mul(mlp.up_proj.forward(h)));
         }
         self.norm.forward(x)
+    }
+
+    /// Several independent calls of [`Self::forward`] at once: their tokens go through every
+    /// linear layer together (one pass over the weights for all of them), and each attends over
+    /// its own cache alone — no cache is copied or padded, so each gets what it gets alone.
+    pub fn forward_many(&self, calls: &mut [crate::runner::Step]) -> Vec<Tensor<3>> {
+        let device = self.device();
+        let hidden = self.config.hidden_size;
+        let shapes: Vec<(usize, usize)> =
+            calls.iter().map(|c| (c.ids.len(), c.ids.first().map_or(0, Vec::len))).collect();
+        let tables: Vec<_> =
+            calls.iter_mut().map(|c| self.prepare(&c.ids, c.valid.as_deref(), &mut c.cache, &device)).collect();
+        let flat: Vec<u32> = calls.iter().flat_map(|c| c.ids.iter().flatten().copied()).collect();
+        let total = flat.len();
+        let mut x: Tensor<3> =
+            self.embed_tokens.rows(&flat, &device).cast(self.compute_dtype).reshape([1, total, hidden]);
+        // Each call's rows of the flattened tokens, as [batch, seq, width].
+        let split = |t: &Tensor<3>| -> Vec<Tensor<3>> {
+            let width = t.dims()[2];
+            let mut at = 0;
+            shapes
+                .iter()
+                .map(|&(batch, seq)| {
+                    let part = t.clone().narrow(1, at, batch * seq).reshape([batch, seq, width]);
+                    at += batch * seq;
+                    part
+                })
+                .collect()
+        };
+        let join = |parts: Vec<Tensor<3>>| -> Tensor<3> {
+            let parts: Vec<Tensor<3>> = parts
+                .into_iter()
+                .map(|p| {
+                    let [b, s, w] = p.dims();
+                    p.reshape([1, b * s, w])
+                })
+                .collect();
+            Tensor::cat(parts, 1)
+        };
+        for (index, layer) in self.layers.iter().enumerate() {
+            let normed = layer.input_layernorm.forward(x.clone());
+            let attn = &layer.self_attn;
+            let queries = split(&attn.q_proj.forward(normed.clone()));
+            let keys = split(&attn.k_proj.forward(normed.clone()));
+            let values = split(&attn.v_proj.forward(normed));
+            let mut outs = Vec::with_capacity(calls.len());
+            for (((query, key), value), (call, (cos, sin, bias))) in
+                queries.into_iter().zip(keys).zip(values).zip(calls.iter_mut().zip(&tables))
+            {
+                let cache = &mut call.cache;
+                let fresh = cache.layers.len() <= index;
+                let layer_cache = if fresh { None } else { Some(cache.layers[index].clone()) };
+                let (out, kv) = self.attend(query, key, value, layer_cache, cos, sin, bias.clone());
+                if fresh {
+                    cache.layers.push(kv);
+                } else {
+                    cache.layers[index] = kv;
+                }
+                outs.push(out);
+            }
+            x = x + attn.o_proj.forward(join(outs));
+            let h = layer.post_attention_layernorm.forward(x.clone());
+            let mlp = &layer.mlp;
+            x = x + mlp.down_proj.forward(silu(mlp.gate_proj.forward(h.clone())).mul(mlp.up_proj.forward(h)));
+        }
+        split(&self.norm.forward(x))
+    }
+
+    /// A call's rotary tables and mask, with its positions recorded in `cache`.
+    fn prepare(
+        &self,
+        ids: &[Vec<u32>],
+        valid: Option<&[Vec<bool>]>,
+        cache: &mut KvCache,
+        device: &Device,
+    ) -> (Tensor<4>, Tensor<4>, Option<Tensor<4>>) {
+        let (batch, seq) = (ids.len(), ids.first().map_or(0, Vec::len));
+        assert!(ids.iter().all(|row| row.len() == seq), "rows of equal length");
+        assert!(cache.is_empty() || cache.batch() == batch, "cache batch {} ≠ input batch {batch}", cache.batch());
+        let past = cache.len();
+        if cache.valid.is_empty() {
+            cache.valid = vec![Vec::new(); batch];
+        }
+        for (b, flags) in cache.valid.iter_mut().enumerate() {
+            flags.extend((0..seq).map(|i| valid.is_none_or(|v| v[b][i])));
+        }
+        let positions: Vec<Vec<usize>> = cache
+            .valid
+            .iter()
+            .map(|flags| {
+                let before = flags[..past].iter().filter(|&&v| v).count();
+                flags[past..].iter().scan(before, |n, &v| Some(std::mem::replace(n, *n + usize::from(v)))).collect()
+            })
+            .collect();
+        let (cos, sin) = self.rope_tables(&positions, device);
+        let bias = self.attention_bias(&cache.valid, past, seq, device);
+        (cos, sin, bias)
     }
 
     /// Every weight under its Hugging Face name, with each layer's adapter merged in: what a
@@ -281,13 +296,33 @@ impl Transformer {
         sin: &Tensor<4>,
         bias: Option<Tensor<4>>,
     ) -> (Tensor<3>, (Tensor<4>, Tensor<4>)) {
-        let config = &self.config;
-        let [batch, seq, _] = normed.dims();
         let attn = &layer.self_attn;
+        let (q, k, v) =
+            (attn.q_proj.forward(normed.clone()), attn.k_proj.forward(normed.clone()), attn.v_proj.forward(normed));
+        let (out, kv) = self.attend(q, k, v, cache, cos, sin, bias);
+        (attn.o_proj.forward(out), kv)
+    }
+
+    /// Attention of projected queries, keys and values `[batch, seq, heads·head_dim]` after a
+    /// cache: rotary embedding, the cache grown, grouped-query attention; the output before
+    /// `o_proj`, and the grown cache.
+    #[allow(clippy::too_many_arguments)]
+    fn attend(
+        &self,
+        q: Tensor<3>,
+        k: Tensor<3>,
+        v: Tensor<3>,
+        cache: Option<(Tensor<4>, Tensor<4>)>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        bias: Option<Tensor<4>>,
+    ) -> (Tensor<3>, (Tensor<4>, Tensor<4>)) {
+        let config = &self.config;
+        let [batch, seq, _] = q.dims();
         let heads = |x: Tensor<3>, n: usize| x.reshape([batch, seq, n, config.head_dim]).swap_dims(1, 2);
-        let q = rope(heads(attn.q_proj.forward(normed.clone()), config.num_heads), cos, sin);
-        let k = rope(heads(attn.k_proj.forward(normed.clone()), config.num_kv_heads), cos, sin);
-        let v = heads(attn.v_proj.forward(normed), config.num_kv_heads);
+        let q = rope(heads(q, config.num_heads), cos, sin);
+        let k = rope(heads(k, config.num_kv_heads), cos, sin);
+        let v = heads(v, config.num_kv_heads);
         let (k, v) = match cache {
             Some((past_k, past_v)) => (Tensor::cat(vec![past_k, k], 2), Tensor::cat(vec![past_v, v], 2)),
             None => (k, v),
@@ -308,7 +343,7 @@ impl Transformer {
             seq,
             config.num_heads * config.head_dim,
         ]);
-        (attn.o_proj.forward(out), (k, v))
+        (out, (k, v))
     }
 
     /// cos and sin `[batch, 1, seq, head_dim]` for each row's positions (HF's rotate-half
