@@ -239,11 +239,8 @@ fn encode(service: &Service, tokenizer: &Tokenizer, prompt: &Prompted) -> Result
         }
     };
     let ids = tokenizer.encode(&text)?;
-    let limit = service.config().limits.max_prompt_tokens;
-    if ids.len() > limit {
-        let field = if matches!(prompt, Prompted::Chat(_)) { "messages" } else { "prompt" };
-        return Err(Error::request(field, format!("the prompt is {} tokens, over the limit of {limit}", ids.len())));
-    }
+    let field = if matches!(prompt, Prompted::Chat(_)) { "messages" } else { "prompt" };
+    service.check_prompt_length(ids.len(), field)?;
     if ids.is_empty() {
         return Err(Error::request("prompt", "the prompt is empty"));
     }

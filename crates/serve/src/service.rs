@@ -335,15 +335,21 @@ impl Service {
         let Some(assistant) = &generation.assistant else {
             return Ok((RulesOnly::new(&self.ruleset.catalog).answer(prompt, None)?, false));
         };
-        let tokens = chat_prompt(assistant.tokenizer(), prompt)?.len();
+        self.check_prompt_length(chat_prompt(assistant.tokenizer(), prompt)?.len(), "project")?;
+        if explain { Ok(assistant.explain_clean(prompt)?) } else { Ok((assistant.answer(prompt)?, false)) }
+    }
+
+    /// A 400 naming `field`, the token count and the limit, for a prompt over
+    /// `limits.max_prompt_tokens`: every endpoint that asks the model checks through it.
+    pub fn check_prompt_length(&self, tokens: usize, field: &str) -> Result<()> {
         let limit = self.config.limits.max_prompt_tokens;
         if tokens > limit {
             return Err(Error::request(
-                "project",
+                field,
                 format!("the prompt is {tokens} tokens, over the limit of {limit} (limits.max_prompt_tokens)"),
             ));
         }
-        if explain { Ok(assistant.explain_clean(prompt)?) } else { Ok((assistant.answer(prompt)?, false)) }
+        Ok(())
     }
 
     /// The prompt for `task` on a project as a client sends it: what `/llm/rank` and

@@ -326,22 +326,32 @@ fn scores_are_the_same_alone_and_batched_and_the_model_endpoints_answer() {
             .collect()
     };
     let alone: Vec<Vec<f64>> = (0..prompts.len()).map(|i| logprobs(&completion(i))).collect();
-    let (_, _, before) = server.get("/metrics");
-    let together: Vec<Vec<f64>> = concurrently(&completion).iter().map(|t| logprobs(t)).collect();
-    let (_, _, after) = server.get("/metrics");
-    for (a, b) in alone.iter().zip(&together) {
-        assert_eq!(a.len(), b.len());
-        for (x, y) in a.iter().zip(b) {
-            assert!((x - y).abs() < 1e-4, "alone {x} batched {y}");
-        }
-    }
     let batched_steps = |text: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix("codi_engine_batched_steps_total "))
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    assert!(batched_steps(&after) > batched_steps(&before), "concurrent requests shared forwards");
+    // Whether concurrent requests' steps meet in one forward depends on the scheduler: every
+    // round must give the scores of the requests alone, and within a few rounds the steps must
+    // have met (one round is usually enough).
+    let mut shared = false;
+    for _round in 0..5 {
+        let (_, _, before) = server.get("/metrics");
+        let together: Vec<Vec<f64>> = concurrently(&completion).iter().map(|t| logprobs(t)).collect();
+        let (_, _, after) = server.get("/metrics");
+        for (a, b) in alone.iter().zip(&together) {
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() < 1e-4, "alone {x} batched {y}");
+            }
+        }
+        if batched_steps(&after) > batched_steps(&before) {
+            shared = true;
+            break;
+        }
+    }
+    assert!(shared, "concurrent requests shared forwards");
 
     // Explanations never carry Dockerfile text.
     let explained =
