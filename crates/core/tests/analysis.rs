@@ -178,3 +178,18 @@ fn corpus_stacks_are_plausible() {
         assert!(detected.get(stack).copied().unwrap_or(0) >= at_least, "{stack}: {detected:?}");
     }
 }
+
+#[test]
+fn a_heredoc_handed_to_the_shell_is_the_script_with_or_without_a_blank_after_the_marker() {
+    for text in
+        ["FROM alpine:3.20\nRUN <<EOF\napk add curl\nEOF\n", "FROM alpine:3.20\nRUN << EOF sh\napk add curl\nEOF\n"]
+    {
+        let file = parse(text);
+        let script = codi_core::analysis::run_script(&file.instructions[1]).expect("a RUN");
+        let names: Vec<&str> = script.commands.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["apk"], "{text}");
+    }
+    let data = parse("FROM alpine:3.20\nRUN << EOF cat > /etc/motd\napk add curl\nEOF\n");
+    let script = codi_core::analysis::run_script(&data.instructions[1]).expect("a RUN");
+    assert_eq!(script.commands[0].name, "cat", "the body is data for cat");
+}

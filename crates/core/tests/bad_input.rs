@@ -79,6 +79,30 @@ fn a_hundred_thousand_continuation_lines_make_one_instruction() {
 }
 
 #[test]
+fn a_line_over_64_kib_is_an_error_at_its_position_and_the_rest_is_parsed() {
+    let long = format!("RUN echo {}", "x".repeat(65535 - 9));
+    let file = parse(&format!("FROM alpine:3.20\n{long}\nRUN echo after\n"));
+    assert!(file.diagnostics.is_empty(), "65535 bytes is BuildKit's limit: {:?}", file.diagnostics);
+    let file = parse(&format!("FROM alpine:3.20\n{long}x\nRUN echo after\n"));
+    let [d] = file.diagnostics.as_slice() else { panic!("one diagnostic: {:?}", file.diagnostics) };
+    assert_eq!(d.kind, DiagnosticKind::LineTooLong);
+    assert_eq!((d.span.start.line, d.span.start.column, d.span.end.line), (2, 1, 2));
+    assert!(d.message.contains("65535") && d.message.contains("65536"), "{}", d.message);
+    assert_eq!(file.instructions.len(), 3);
+    assert!(lint(&file, &LintConfig::default()).iter().any(|f| f.code == "DL1000" && f.line() == 2));
+}
+
+#[test]
+fn an_empty_continuation_line_is_a_warning_not_an_error() {
+    let file = parse("FROM alpine:3.20\nRUN echo a \\\n\n    && echo b \\\n  \n    && echo c\nRUN echo d\n");
+    assert!(file.diagnostics.is_empty() && !file.is_malformed());
+    let [w] = file.warnings.as_slice() else { panic!("one warning per instruction: {:?}", file.warnings) };
+    assert_eq!((w.kind, w.span.start.line), (DiagnosticKind::EmptyContinuation, 3));
+    assert_eq!(file.instructions.len(), 3);
+    assert!(lint(&file, &LintConfig::default()).iter().all(|f| f.code != "DL1000"));
+}
+
+#[test]
 fn malformed_instructions_are_diagnosed_not_fatal() {
     use DiagnosticKind::{InvalidArguments, MissingArguments, UnterminatedHeredoc};
     let file = parse(

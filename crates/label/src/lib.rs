@@ -53,8 +53,8 @@ impl Options {
 pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
     let hadolint = if options.hadolint { Some(Hadolint::find()?) } else { None };
     let fingerprint = match &hadolint {
-        Some(h) => format!("{VERSION}+{}", h.version),
-        None => VERSION.to_owned(),
+        Some(h) => format!("{VERSION}+{}+{}", codi_core::lint::VERSION, h.version),
+        None => format!("{VERSION}+{}", codi_core::lint::VERSION),
     };
     let stage = RowStage {
         name: "label".into(),

@@ -39,7 +39,7 @@ fn the_stage_keeps_hadolints_codes_and_its_version_in_the_fingerprint() {
     let options = codi_label::Options { hadolint: true, ..codi_label::Options::in_layout(&layout) };
     let stats = codi_label::run(&options, &Quiet).expect("label --hadolint");
     assert_eq!(stats.discrepancy(), None);
-    assert_eq!(stats.fingerprint, format!("{}+{}", codi_label::VERSION, hadolint.version));
+    assert_eq!(stats.fingerprint, format!("{}+{}+{}", codi_label::VERSION, codi_core::lint::VERSION, hadolint.version));
     let labels: Vec<LabeledRecord> =
         read_all(&StageFiles::new(layout.labeled(), "labeled").data(Shard::ALL)).expect("labels");
     for label in &labels {

@@ -104,7 +104,11 @@ fn the_stage_labels_every_row_counts_reconcile_and_reruns_reuse() {
     assert_eq!(stats.counts["parse"]["with-diagnostics"], 1);
     assert_eq!(stats.counts["by_stack"].values().sum::<u64>(), 5);
     assert_eq!(stats.counts["by_source"]["local"], 5);
-    assert_eq!(stats.fingerprint, codi_label::VERSION);
+    assert_eq!(
+        stats.fingerprint,
+        format!("{}+{}", codi_label::VERSION, codi_core::lint::VERSION),
+        "the linter's version relabels"
+    );
 
     let files = StageFiles::new(layout.labeled(), "labeled");
     let labels: Vec<LabeledRecord> = read_all(&files.data(Shard::ALL)).expect("labels");

@@ -81,7 +81,11 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
     let rules = Ruleset::load(&options.catalog, None)?;
     let stage = RowStage {
         name: "pairs".into(),
-        fingerprint: format!("{VERSION}+catalog-{}", catalog_hash(&options.catalog, &rules.templates_dir)?),
+        fingerprint: format!(
+            "{VERSION}+{}+catalog-{}",
+            codi_core::lint::VERSION,
+            catalog_hash(&options.catalog, &rules.templates_dir)?
+        ),
         input: StageFiles::new(&options.curated, "curated"),
         output: StageFiles::new(&options.out, "pairs"),
         shard: options.shard,

@@ -60,7 +60,7 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
     let prepared = StageFiles::new(options.out.join("prepared"), "prepared");
     let stage = RowStage {
         name: "standardize".into(),
-        fingerprint: VERSION.into(),
+        fingerprint: format!("{VERSION}+{}", codi_core::lint::VERSION),
         input: StageFiles::new(&options.labeled, "labeled"),
         output: prepared.clone(),
         shard: options.shard,

@@ -73,8 +73,12 @@ pub fn run_script(instruction: &Instruction) -> Option<Script> {
 
 fn heredoc_is_script(line: &str, heredoc: &Heredoc) -> bool {
     let mut words = line.split_whitespace();
-    let marker_first =
-        words.next().is_some_and(|w| w.trim_start_matches(|c: char| c.is_ascii_digit()).starts_with("<<"));
+    let first = words.next().map(|w| w.trim_start_matches(|c: char| c.is_ascii_digit()));
+    let marker_first = first.is_some_and(|w| w.starts_with("<<"));
+    // `RUN << EOF` (BuildKit ≥ 0.22): the marker's name is the next word.
+    if first.is_some_and(|w| w.trim_start_matches('<').trim_start_matches('-').is_empty()) {
+        words.next();
+    }
     let fed_to_shell = match words.next() {
         None => true,
         Some(shell) => is_posix_shell(shell) && words.all(|w| w.starts_with('-')),

@@ -16,6 +16,11 @@ pub use rule::{Category, Rule, RuleMeta, Severity};
 
 use crate::syntax::Dockerfile;
 
+/// The linter's behaviour: bump it when any rule's findings change (a rule added, fixed or
+/// removed). The data stages put it in their fingerprints, so that labels, curated rows and
+/// pairs made by an older linter are recomputed instead of reused.
+pub const VERSION: &str = "lint-2";
+
 /// Which rules run and how their findings are filtered.
 #[derive(Debug, Clone, Default)]
 pub struct LintConfig {

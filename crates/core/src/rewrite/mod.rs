@@ -193,14 +193,7 @@ pub fn candidate(
     let mut fixes: Vec<String> =
         rule.fixes.iter().filter(|c| rewrite.original_findings.iter().any(|f| f.code == c.as_str())).cloned().collect();
     fixes.dedup();
-    let diff = similar::TextDiff::from_lines(&project.source, &text)
-        .unified_diff()
-        .context_radius(3)
-        .header(
-            &format!("a/{}", project.dockerfile_path.display()),
-            &format!("b/{}", project.dockerfile_path.display()),
-        )
-        .to_string();
+    let diff = unified_diff(&project.source, &text, &project.dockerfile_path.to_string_lossy());
     Ok(Candidate {
         rule_id: rule.id.clone(),
         rule_name: rule.name.clone(),
@@ -213,6 +206,16 @@ pub fn candidate(
         deltas,
         diff,
     })
+}
+
+/// The unified diff (git's `a/` and `b/` prefixes, 3 lines of context) that turns `old` into
+/// `new`, both at `path`: a candidate's diff, and the body of `codi run --patch`'s patch.
+pub fn unified_diff(old: &str, new: &str, path: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{path}"), &format!("b/{path}"))
+        .to_string()
 }
 
 /// Whether `rule` applies: the project's stack is the rule's and every predicate holds.

@@ -36,6 +36,14 @@ impl Script {
         self.commands.iter().position(f)
     }
 
+    /// Whether a command satisfying `first` runs and none satisfying `then` comes after it. As
+    /// in hadolint, the first of each is compared: an install between two clean-ups counts as
+    /// not cleaned.
+    pub fn not_followed_by(&self, first: impl Fn(&Command) -> bool, then: impl Fn(&Command) -> bool) -> bool {
+        let Some(first) = self.position(first) else { return false };
+        self.position(then).is_none_or(|then| then <= first)
+    }
+
     /// The commands of each pipeline with more than one command, in order of first command.
     pub fn pipelines(&self) -> impl Iterator<Item = Vec<&Command>> {
         let mut groups: Vec<Vec<&Command>> = Vec::new();

@@ -19,6 +19,8 @@ pub struct Dockerfile {
     pub comments: Vec<Comment>,
     /// Problems that make the file invalid for BuildKit, each with its position.
     pub diagnostics: Vec<Diagnostic>,
+    /// What BuildKit builds but warns about (an empty continuation line), each with its position.
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Dockerfile {
@@ -32,8 +34,8 @@ impl Dockerfile {
         self.directives.iter().find(|d| d.name == "syntax").map(|d| d.value.as_str())
     }
 
-    /// The tree as JSON without positions and diagnostics: what must survive printing and
-    /// parsing again.
+    /// The tree as JSON without positions, diagnostics and warnings: what must survive printing
+    /// and parsing again.
     pub fn shape(&self) -> serde_json::Value {
         fn strip(value: &mut serde_json::Value) {
             match value {
@@ -48,6 +50,7 @@ impl Dockerfile {
         let mut value = serde_json::to_value(self).unwrap_or_default();
         if let Some(map) = value.as_object_mut() {
             map.remove("diagnostics");
+            map.remove("warnings");
         }
         strip(&mut value);
         value
@@ -69,12 +72,14 @@ pub struct Comment {
     pub span: Span,
 }
 
-/// Why BuildKit would refuse a file.
+/// Why BuildKit would refuse a file, or (for [`Dockerfile::warnings`]) warn about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DiagnosticKind {
     /// Refused before parsing: too large, binary, not UTF-8.
     UnreadableInput,
+    /// A physical line over 65535 bytes (BuildKit's line scanner stops there).
+    LineTooLong,
     /// Nothing but comments and blank lines.
     NoInstructions,
     InvalidDirective,
@@ -85,6 +90,8 @@ pub enum DiagnosticKind {
     UnterminatedHeredoc,
     InvalidImageReference,
     InvalidStageName,
+    /// A warning: a blank line inside a continuation (BuildKit's `NoEmptyContinuation`).
+    EmptyContinuation,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -300,9 +307,13 @@ pub struct Flag {
 pub struct Heredoc {
     /// The delimiter word, unquoted.
     pub name: String,
+    /// The `3` of `3<<EOF`: the file descriptor the body is given on; 0 when none is written
+    /// (standard input). As in BuildKit, a number too large for 64 bits gives `u64::MAX`.
+    pub file_descriptor: u64,
     /// `<<-`: leading tabs are stripped from the body and terminator.
     pub chomp: bool,
-    /// False when the delimiter was quoted (`<<"EOF"`): no variable expansion in the body.
+    /// False when a quote delimits part of the name (`<<"EOF"`, `<<E'O'F`): no variable
+    /// expansion in the body. An escaped quote (`<<eo\'f`) quotes nothing.
     pub expand: bool,
     /// The body, every line ending in `\n`, terminator excluded.
     pub content: String,

@@ -1,15 +1,22 @@
 //! Physical lines to logical lines, with BuildKit's rules: parser directives only at the top,
-//! whole-line comments, `\` continuations that skip comment and blank lines, and heredoc bodies
-//! read after the line that opens them.
+//! whole-line comments, `\` continuations that skip comment and blank lines (a blank one is
+//! warned about), heredoc bodies read after the line that opens them, and no line over 65535
+//! bytes.
 
 use super::ast::{Comment, Diagnostic, DiagnosticKind, Directive, Heredoc};
 use super::position::{LineMap, Position, Span, to_u32};
+
+/// BuildKit reads lines with a `bufio.Scanner` of 64 KiB: a line that does not fit with its
+/// `\n` ends the parse with "dockerfile line greater than max allowed size of 65535".
+const MAX_LINE_BYTES: usize = 65535;
 
 /// One physical line without its line ending.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PhysicalLine<'a> {
     pub(crate) text: &'a str,
     pub(crate) start: Position,
+    /// Its length in the file: `\r` included, `\n` not.
+    bytes: usize,
 }
 
 impl PhysicalLine<'_> {
@@ -61,7 +68,7 @@ impl<'a> Iterator for Lines<'a> {
         self.line += 1;
         let start = Position { line: self.line, column: 1, offset: to_u32(self.at) };
         self.at += advance;
-        Some(PhysicalLine { text, start })
+        Some(PhysicalLine { text, start, bytes: raw.len() })
     }
 }
 
@@ -84,29 +91,36 @@ pub(crate) struct LogicalLine {
 /// Reads the whole source. `heredoc_markers` tells which heredocs a logical line opens.
 pub(crate) struct Lexer<'a, F> {
     lines: Lines<'a>,
+    /// The byte-order mark's length: BuildKit counts it in the first line's length.
+    bom: usize,
     pub(crate) escape: char,
     pub(crate) directives: Vec<Directive>,
     pub(crate) diagnostics: Vec<Diagnostic>,
+    pub(crate) warnings: Vec<Diagnostic>,
     in_directives: bool,
     heredoc_markers: F,
 }
 
-/// A heredoc opened on an instruction line: delimiter, `<<-`, and whether the body expands.
+/// A heredoc opened on an instruction line: delimiter, file descriptor, `<<-`, and whether the
+/// body expands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HeredocMarker {
     pub(crate) name: String,
+    pub(crate) file_descriptor: u64,
     pub(crate) chomp: bool,
     pub(crate) expand: bool,
 }
 
 impl<'a, F: Fn(&str) -> Vec<HeredocMarker>> Lexer<'a, F> {
     pub(crate) fn new(src: &'a str, heredoc_markers: F) -> Self {
-        let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+        let text = src.strip_prefix('\u{feff}').unwrap_or(src);
         Self {
-            lines: Lines::new(src),
+            lines: Lines::new(text),
+            bom: src.len() - text.len(),
             escape: '\\',
             directives: Vec::new(),
             diagnostics: Vec::new(),
+            warnings: Vec::new(),
             in_directives: true,
             heredoc_markers,
         }
@@ -114,7 +128,7 @@ impl<'a, F: Fn(&str) -> Vec<HeredocMarker>> Lexer<'a, F> {
 
     pub(crate) fn next_item(&mut self) -> Option<Item> {
         loop {
-            let line = self.lines.next()?;
+            let line = self.next_line()?;
             if self.in_directives {
                 if self.read_directive(line) {
                     continue;
@@ -170,18 +184,33 @@ impl<'a, F: Fn(&str) -> Vec<HeredocMarker>> Lexer<'a, F> {
         map.push(0, first.position(indent));
         text.push_str(body);
         let mut end = first.end();
+        let mut blank = None;
         while continues {
-            let Some(line) = self.lines.next() else { break };
+            let Some(line) = self.next_line() else { break };
             end = line.end();
             let trimmed = line.text.trim_start();
-            // BuildKit drops comment lines and blank lines inside a continuation.
-            if trimmed.is_empty() || trimmed.starts_with('#') {
+            // BuildKit drops comment lines and blank lines inside a continuation, and warns
+            // (once per instruction) about blank ones.
+            if trimmed.is_empty() {
+                blank.get_or_insert(Span::new(line.start, end));
+                continue;
+            }
+            if trimmed.starts_with('#') {
                 continue;
             }
             let (body, more) = trim_continuation(line.text, self.escape);
             map.push(text.len(), line.start);
             text.push_str(body);
             continues = more;
+        }
+        if let Some(span) = blank {
+            self.warnings.push(Diagnostic {
+                kind: DiagnosticKind::EmptyContinuation,
+                message: "empty continuation line (BuildKit's NoEmptyContinuation: empty continuation lines will \
+                          become errors in a future release)"
+                    .into(),
+                span,
+            });
         }
         let start = first.position(indent);
         let mut heredocs = Vec::new();
@@ -197,7 +226,7 @@ impl<'a, F: Fn(&str) -> Vec<HeredocMarker>> Lexer<'a, F> {
         let mut content = String::new();
         let mut span = Span::new(opened_at, opened_at);
         let mut first = true;
-        for line in self.lines.by_ref() {
+        while let Some(line) = self.next_line() {
             if first {
                 span.start = line.start;
                 first = false;
@@ -205,7 +234,7 @@ impl<'a, F: Fn(&str) -> Vec<HeredocMarker>> Lexer<'a, F> {
             span.end = line.end();
             let candidate = if marker.chomp { line.text.trim_start_matches('\t') } else { line.text };
             if candidate == marker.name {
-                return Heredoc { name: marker.name, chomp: marker.chomp, expand: marker.expand, content, span };
+                return marker.heredoc(content, span);
             }
             content.push_str(line.text);
             content.push('\n');
@@ -215,7 +244,23 @@ impl<'a, F: Fn(&str) -> Vec<HeredocMarker>> Lexer<'a, F> {
             format!("unterminated heredoc: no line {:?} closes <<{}", marker.name, marker.name),
             Span::new(opened_at, span.end),
         );
-        Heredoc { name: marker.name, chomp: marker.chomp, expand: marker.expand, content, span }
+        marker.heredoc(content, span)
+    }
+
+    /// The next physical line; one longer than BuildKit reads is diagnosed (and still read).
+    fn next_line(&mut self) -> Option<PhysicalLine<'a>> {
+        let line = self.lines.next()?;
+        let bytes = if line.start.line == 1 { line.bytes + self.bom } else { line.bytes };
+        if bytes > MAX_LINE_BYTES {
+            self.diagnose(
+                DiagnosticKind::LineTooLong,
+                format!(
+                    "dockerfile line greater than max allowed size of {MAX_LINE_BYTES} bytes: this one has {bytes}"
+                ),
+                Span::new(line.start, line.end()),
+            );
+        }
+        Some(line)
     }
 
     pub(crate) fn diagnose(&mut self, kind: DiagnosticKind, message: String, span: Span) {
@@ -235,12 +280,21 @@ fn parse_directive(line: &str) -> Option<(&str, &str)> {
     (!value.is_empty()).then_some((name, value))
 }
 
+impl HeredocMarker {
+    fn heredoc(self, content: String, span: Span) -> Heredoc {
+        let Self { name, file_descriptor, chomp, expand } = self;
+        Heredoc { name, file_descriptor, chomp, expand, content, span }
+    }
+}
+
 /// Strips a trailing escape character (and blanks after it). True when the line continues.
+/// BuildKit's pattern is `([^E])E[ \t]*$|^E[ \t]*$`: an escape right after another one does not
+/// continue the line (`C:\\`), whatever comes before them (`a \\\` does not continue either).
 fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
     let trimmed = line.trim_end_matches([' ', '\t']);
     match trimmed.strip_suffix(escape) {
-        Some(body) => (body, true),
-        None => (line, false),
+        Some(body) if !body.ends_with(escape) => (body, true),
+        _ => (line, false),
     }
 }
 
@@ -261,5 +315,14 @@ mod tests {
         assert_eq!(trim_continuation("a \\  ", '\\'), ("a ", true));
         assert_eq!(trim_continuation("C:\\", '`'), ("C:\\", false));
         assert_eq!(trim_continuation("a`", '`'), ("a", true));
+        assert_eq!(trim_continuation("\\ ", '\\'), ("", true));
+    }
+
+    #[test]
+    fn an_escaped_escape_does_not_continue() {
+        assert_eq!(trim_continuation(r"C:\\", '\\'), (r"C:\\", false));
+        assert_eq!(trim_continuation("a \\\\\\\t", '\\'), ("a \\\\\\\t", false));
+        assert_eq!(trim_continuation("a``", '`'), ("a``", false));
+        assert_eq!(trim_continuation(r"C:\`", '`'), (r"C:\", true));
     }
 }

@@ -36,7 +36,8 @@ impl Default for ParseOptions {
     }
 }
 
-/// Parses Dockerfile text. Never fails and never panics; problems are in `diagnostics`.
+/// Parses Dockerfile text. Never fails and never panics; problems are in `diagnostics`, what
+/// BuildKit only warns about in `warnings`.
 pub fn parse(src: &str) -> Dockerfile {
     let mut lexer = Lexer::new(src, parser::heredoc_markers);
     let mut instructions = Vec::new();
@@ -59,6 +60,7 @@ pub fn parse(src: &str) -> Dockerfile {
         instructions,
         comments,
         diagnostics,
+        warnings: std::mem::take(&mut lexer.warnings),
     };
     check_base_images(&mut dockerfile);
     if dockerfile.instructions.is_empty() {
@@ -101,6 +103,7 @@ fn refused(reason: &str, at: Position) -> Dockerfile {
             message: format!("{reason} at line {} column {}", at.line, at.column),
             span: Span::new(at, at),
         }],
+        warnings: Vec::new(),
     }
 }
 

@@ -7,7 +7,7 @@ use super::ast::{
 use super::expand;
 use super::lexer::{HeredocMarker, LogicalLine};
 use super::position::{LineMap, Span};
-use super::words::{RawWord, extract_flags, split_blanks, split_quoted, split_quoted_checked};
+use super::words::{RawWord, extract_flags, heredoc_words, split_blanks, split_quoted};
 
 /// Parses one logical line. `None` when the line holds no instruction at all.
 pub(crate) fn parse_instruction(
@@ -56,25 +56,42 @@ pub(crate) fn heredoc_markers(text: &str) -> Vec<HeredocMarker> {
         return Vec::new();
     }
     // Like BuildKit, a line whose quotes do not close opens no heredoc.
-    let (quoted_words, unclosed) = split_quoted_checked(&text[args_at..], 0, '\\');
-    if unclosed {
-        return Vec::new();
-    }
+    let Some(quoted_words) = heredoc_words(&text[args_at..]) else { return Vec::new() };
     // RUN keeps its text verbatim and reads markers as BuildKit does, quote-aware. COPY and
     // ADD keep blank-separated words: markers are read from those same words, so that printing
     // them again cannot change which heredocs the line opens.
-    let words = if keyword == "run" { quoted_words } else { split_blanks(&text[args_at + flags_len..], 0) };
-    words.iter().filter_map(|w| heredoc_marker(&w.text)).collect()
+    if keyword == "run" {
+        return quoted_words.into_iter().filter_map(heredoc_marker).collect();
+    }
+    let words = split_blanks(&text[args_at + flags_len..], 0);
+    let mut words = words.iter().map(|w| w.text.as_str());
+    let mut markers = Vec::new();
+    while let Some(word) = words.next() {
+        // `<< EOF`: BuildKit's lexer keeps the blanks after `<<`, and the word after them, in
+        // the word of `<<`.
+        let marker = if word.trim_start_matches(|c: char| c.is_ascii_digit()) == "<<" {
+            words.next().and_then(|name| heredoc_marker(&format!("{word} {name}")))
+        } else {
+            heredoc_marker(word)
+        };
+        markers.extend(marker);
+    }
+    markers
 }
 
-/// `[fd]<<[-]WORD` where WORD may be quoted (then the body is not expanded).
+/// BuildKit's `^(\d*)<<(-?)\s*([^<]*)$`: `[fd]<<[-]WORD`, where WORD may be quoted (then the
+/// body is not expanded) and, since BuildKit 0.22, come after blanks (`<< EOF`; `<< -EOF` names
+/// `-EOF`).
 fn heredoc_marker(word: &str) -> Option<HeredocMarker> {
     let rest = word.trim_start_matches(|c: char| c.is_ascii_digit());
+    let digits = &word[..word.len() - rest.len()];
     let rest = rest.strip_prefix("<<")?;
     let (chomp, rest) = match rest.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, rest),
     };
+    // Go's `\s`.
+    let rest = rest.trim_start_matches([' ', '\t', '\n', '\u{c}', '\r']);
     if rest.is_empty() || rest.contains('<') {
         return None;
     }
@@ -82,7 +99,26 @@ fn heredoc_marker(word: &str) -> Option<HeredocMarker> {
     if name.is_empty() {
         return None;
     }
-    Some(HeredocMarker { name, chomp, expand: !rest.contains(['"', '\'']) })
+    // BuildKit's `strconv.ParseUint`, its error ignored: 0 when absent, the maximum on overflow.
+    let file_descriptor = if digits.is_empty() { 0 } else { digits.parse().unwrap_or(u64::MAX) };
+    Some(HeredocMarker { name, file_descriptor, chomp, expand: !quotes_part_of(rest) })
+}
+
+/// True when a quote delimits part of a heredoc name. BuildKit compares the quotes left in the
+/// name read with and without its quotes kept: an escaped quote (`eo\'f`) is in both and
+/// quotes nothing.
+fn quotes_part_of(name: &str) -> bool {
+    let mut chars = name.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '\'' | '"' => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Where the first word of `text[from..]` starts and ends, and where the text after it resumes.
@@ -488,13 +524,41 @@ mod tests {
 
     #[test]
     fn heredoc_marker_forms() {
-        let m = |w: &str| heredoc_marker(w).map(|m| (m.name, m.chomp, m.expand));
-        assert_eq!(m("<<EOF"), Some(("EOF".into(), false, true)));
-        assert_eq!(m("<<-'END'"), Some(("END".into(), true, false)));
-        assert_eq!(m("3<<\"x\""), Some(("x".into(), false, false)));
+        let m = |w: &str| heredoc_marker(w).map(|m| (m.name, m.file_descriptor, m.chomp, m.expand));
+        assert_eq!(m("<<EOF"), Some(("EOF".into(), 0, false, true)));
+        assert_eq!(m("<<-'END'"), Some(("END".into(), 0, true, false)));
+        assert_eq!(m("3<<\"x\""), Some(("x".into(), 3, false, false)));
+        assert_eq!(m("007<<x"), Some(("x".into(), 7, false, true)));
+        assert_eq!(m("99999999999999999999<<x"), Some(("x".into(), u64::MAX, false, true)));
         assert_eq!(m("<<<here"), None);
         assert_eq!(m("cat<<EOF"), None);
         assert_eq!(m("<<"), None);
+        assert_eq!(m("<<''"), None);
+    }
+
+    #[test]
+    fn only_a_delimiting_quote_stops_expansion() {
+        let expands = |w: &str| heredoc_marker(w).map(|m| (m.name, m.expand));
+        assert_eq!(expands(r"<<eo\'f"), Some(("eo'f".into(), true)));
+        assert_eq!(expands(r#"<<eo\"f"#), Some(("eo\"f".into(), true)));
+        assert_eq!(expands(r"<<\EOF"), Some(("EOF".into(), true)));
+        assert_eq!(expands(r#"<<E"O"F"#), Some(("EOF".into(), false)));
+        assert_eq!(expands(r#"<<"eo'f""#), Some(("eo'f".into(), false)));
+    }
+
+    #[test]
+    fn blanks_may_follow_the_operator() {
+        let m = |t: &str| heredoc_markers(t).into_iter().map(|m| (m.name, m.chomp)).collect::<Vec<_>>();
+        assert_eq!(m("RUN << EOF"), [("EOF".into(), false)]);
+        assert_eq!(m("RUN <<\t EOF > /x"), [("EOF".into(), false)]);
+        assert_eq!(m("RUN << -EOF"), [("-EOF".into(), false)]);
+        assert_eq!(m("RUN << 'EOF' <<B"), [("EOF".into(), false), ("B".into(), false)]);
+        assert_eq!(m("COPY << EOF /x"), [("EOF".into(), false)]);
+        // Only right after `<<`: BuildKit reads `<<- EOF` as the words `<<-` and `EOF`.
+        assert!(m("RUN <<- EOF").is_empty());
+        assert!(m("COPY <<- EOF /x").is_empty());
+        assert!(m("RUN cat <<< EOF").is_empty());
+        assert!(m("RUN a<< <<EOF").is_empty());
     }
 
     #[test]

@@ -11,11 +11,6 @@ pub(crate) struct RawWord {
 /// Quote-aware splitting on whitespace (BuildKit `parseWords`, used by ENV, LABEL and ARG).
 /// Quotes and escapes stay in the words; an escape character before a quote protects it.
 pub(crate) fn split_quoted(line: &str, base: usize, escape: char) -> Vec<RawWord> {
-    split_quoted_checked(line, base, escape).0
-}
-
-/// [`split_quoted`], and whether the line ends inside an unclosed quote.
-pub(crate) fn split_quoted_checked(line: &str, base: usize, escape: char) -> (Vec<RawWord>, bool) {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut start = 0;
@@ -82,7 +77,50 @@ pub(crate) fn split_quoted_checked(line: &str, base: usize, escape: char) -> (Ve
     if in_word && (blank_ok || !word.is_empty()) {
         words.push(RawWord { text: word, start: base + start, end: base + line.len() });
     }
-    (words, quote.is_some())
+    words
+}
+
+/// The words BuildKit looks for heredoc markers in: its shell lexer with quotes and escapes kept
+/// (`\` escapes, whatever `# escape=` says), where `<<` takes the spaces, tabs and `\r` after it
+/// into its word (since BuildKit 0.22: `<< EOF` is one word). `None` when a quote does not close:
+/// BuildKit's lexer then gives no words at all.
+pub(crate) fn heredoc_words(line: &str) -> Option<Vec<&str>> {
+    let mut words = Vec::new();
+    let mut start = None;
+    let mut chars = line.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c.is_whitespace() {
+            if let Some(s) = start.take() {
+                words.push(&line[s..i]);
+            }
+            continue;
+        }
+        start.get_or_insert(i);
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '\'' => while chars.next()?.1 != '\'' {},
+            '"' => loop {
+                match chars.next()? {
+                    (_, '"') => break,
+                    // Inside double quotes `\` escapes only `"`, `$` and itself.
+                    (_, '\\') => {
+                        chars.next_if(|&(_, c)| matches!(c, '"' | '$' | '\\'));
+                    }
+                    _ => {}
+                }
+            },
+            '<' if chars.next_if(|&(_, c)| c == '<').is_some() => {
+                while chars.next_if(|&(_, c)| matches!(c, ' ' | '\t' | '\r')).is_some() {}
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        words.push(&line[s..]);
+    }
+    Some(words)
 }
 
 /// Plain splitting on runs of blanks (BuildKit `parseStringsWhitespaceDelimited`: FROM, COPY, EXPOSE).
@@ -161,6 +199,16 @@ mod tests {
         let words = split_quoted(r#"A="x y" B=a\ b  C='q "r"'"#, 0, '\\');
         assert_eq!(texts(&words), [r#"A="x y""#, r"B=a\ b", r#"C='q "r"'"#]);
         assert_eq!((words[1].start, words[1].end), (8, 14));
+    }
+
+    #[test]
+    fn heredoc_words_keep_quotes_escapes_and_blanks_after_the_operator() {
+        assert_eq!(heredoc_words(r#"<<A cat "x y" 'a\' b\ c"#), Some(vec!["<<A", "cat", r#""x y""#, r"'a\'", r"b\ c"]));
+        assert_eq!(heredoc_words("<< EOF 3<<\t\tX <<-  Y"), Some(vec!["<< EOF", "3<<\t\tX", "<<-", "Y"]));
+        assert_eq!(heredoc_words(r#"a "b \" <<c" \<< d"#), Some(vec!["a", r#""b \" <<c""#, r"\<<", "d"]));
+        assert_eq!(heredoc_words("<<< x <<"), Some(vec!["<<<", "x", "<<"]));
+        assert_eq!(heredoc_words("echo '<<EOF"), None);
+        assert_eq!(heredoc_words(r#"echo "a\""#), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@ Usage: buildkit_parse.py FILE...
 Needs the PyPI package `dockerfile` (3.4.0), which wraps moby/buildkit's Go parser.
 
 One line per file: {"file", "error": null | message, "commands": [{"cmd", "sub_cmd", "json",
-"start_line", "end_line", "flags", "value", "heredocs": [{"name", "content"}]}]}.
+"start_line", "end_line", "flags", "value", "heredocs": [{"name", "file_descriptor", "content"}]}]}.
 """
 import json
 import sys
@@ -26,7 +26,11 @@ def main() -> int:
                     "end_line": c.end_line,
                     "flags": list(c.flags),
                     "value": list(c.value),
-                    "heredocs": [{"name": h.name, "content": h.content} for h in c.heredocs],
+                    "heredocs": [
+                        # The wrapper hands BuildKit's uint over as a signed 64-bit integer.
+                        {"name": h.name, "file_descriptor": h.file_descriptor % 2**64, "content": h.content}
+                        for h in c.heredocs
+                    ],
                 })
         except dockerfile.GoParseError as e:
             record["error"] = str(e)

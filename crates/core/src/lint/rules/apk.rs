@@ -10,8 +10,9 @@ fn is_apk_add(cmd: &Command) -> bool {
 
 declare_rule! {
     /// ## What it does
-    /// Flags `apk add` of a package without a pinned version (`pkg=1.2.3-r0` or `pkg~1.2`).
-    /// Local `.apk` files count as pinned; the name given to `--virtual` is not a package.
+    /// Flags `apk add` of a package without a version constraint (`pkg=1.2.3-r0`, `pkg~1.2`,
+    /// `pkg>=1.2`, `pkg<2`). Local `.apk` files count as pinned; the name given to `--virtual`
+    /// is not a package.
     ///
     /// ## Why it matters
     /// Alpine repositories move packages forward within a release; an unpinned build pulls
@@ -43,7 +44,7 @@ impl Check for ApkPinVersions {
                 cmd.operands_skipping(&["t", "virtual", "repository", "X"])
                     .into_iter()
                     .filter(|p| *p != "add")
-                    .any(|p| !(p.contains('=') || p.contains('~') || p.ends_with(".apk")))
+                    .any(|p| !(p.contains(['=', '~', '>', '<']) || p.ends_with(".apk")))
             })
         });
     }
@@ -51,7 +52,8 @@ impl Check for ApkPinVersions {
 
 declare_rule! {
     /// ## What it does
-    /// Flags `apk add` without `--no-cache` (a cache mount on `/var/cache/apk` is fine too).
+    /// Flags `apk add` without `--no-cache` (a cache or tmpfs mount on `/var/cache/apk` is fine
+    /// too).
     ///
     /// ## Why it matters
     /// Without it the package index and downloaded packages stay in `/var/cache/apk` inside the
@@ -81,7 +83,7 @@ impl Check for ApkNoCache {
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         for item in items {
             let Some(script) = &item.script else { continue };
-            let cached = cache_targets(item).iter().any(|t| t == "/var/cache/apk");
+            let cached = cache_targets(item).iter().any(|t| t.contains("/var/cache/apk"));
             if !cached && script.commands.iter().any(|c| is_apk_add(c) && !c.has_flag("no-cache")) {
                 sink.report(item.span);
             }

@@ -51,9 +51,10 @@ impl Check for AptGetPinVersions {
 
 declare_rule! {
     /// ## What it does
-    /// Flags a RUN that runs `apt-get update` (or `apt update`) without removing
-    /// `/var/lib/apt/lists/*` in the same layer, in a stage that ships in the final image. A
-    /// cache mount on the lists directory is fine too.
+    /// Flags a RUN that runs `apt-get update` (or `apt update`, `aptitude update`) without
+    /// removing `/var/lib/apt/lists/*` in the same layer, in a stage that ships in the final
+    /// image. A cache or tmpfs mount on the lists directory (or on both `/var/lib/apt` and
+    /// `/var/cache/apt`) is fine too.
     ///
     /// ## Why it matters
     /// The package lists are tens of megabytes that nothing needs at run time; once committed in
@@ -83,13 +84,13 @@ impl Check for AptListsNotRemoved {
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         report_shipped(items, sink, |item| {
             let Some(script) = &item.script else { return false };
-            let updates = script.commands.iter().any(|c| c.is("apt-get", "update") || c.is("apt", "update"));
+            let updates =
+                script.commands.iter().any(|c| ["apt-get", "apt", "aptitude"].iter().any(|p| c.is(p, "update")));
             let cleans =
                 script.commands.iter().any(|c| c.name == "rm" && c.has_any_arg(&["-rf", "/var/lib/apt/lists/*"]));
             let caches = cache_targets(item);
-            let cached = caches.iter().any(|t| t.starts_with("/var/lib/apt/lists"))
-                || (caches.iter().any(|t| t.starts_with("/var/lib/apt"))
-                    && caches.iter().any(|t| t.starts_with("/var/cache/apt")));
+            let mounted = |dir: &str| caches.iter().any(|t| t.contains(dir));
+            let cached = mounted("/var/lib/apt/lists") || (mounted("/var/lib/apt") && mounted("/var/cache/apt"));
             updates && !cleans && !cached
         });
     }
@@ -97,7 +98,8 @@ impl Check for AptListsNotRemoved {
 
 declare_rule! {
     /// ## What it does
-    /// Flags `apt-get install` without `-y` (or `--yes`, `--assume-yes`, `-q`).
+    /// Flags `apt-get install` without `-y` (or `--yes`, `--assume-yes`), or the quiet level 2
+    /// that implies it (`-qq`, `-q -q`, `--quiet --quiet`, `-q=2`). A single `-q` does not.
     ///
     /// ## Why it matters
     /// Without it apt asks for confirmation; with no terminal the answer is "no" and the build
@@ -124,10 +126,15 @@ impl Check for AptGetNoYes {
     const TRIGGERS: bool = true;
 
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
-        check_runs(items, sink, |script| {
-            apt_get_installs(script).any(|c| !c.has_any_flag(&["y", "yes", "q", "assume-yes"]))
-        });
+        check_runs(items, sink, |script| apt_get_installs(script).any(|c| !assumes_yes(c)));
     }
+}
+
+/// `-y`, or quiet level 2, which implies it. hadolint counts exactly two `q` (or two `quiet`)
+/// flags, so `-qqq` and `-q --quiet` do not count.
+fn assumes_yes(cmd: &Command) -> bool {
+    let count = |flag: &str| cmd.flags().filter(|f| *f == flag).count();
+    cmd.has_any_flag(&["y", "yes", "qq", "assume-yes"]) || count("q") == 2 || count("quiet") == 2 || cmd.has_arg("-q=2")
 }
 
 declare_rule! {

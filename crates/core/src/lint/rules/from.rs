@@ -27,11 +27,29 @@ impl<'a> RawImage<'a> {
         }
     }
 
-    /// The registry host, `docker.io` when none is written.
-    pub(crate) fn registry(&self) -> &'a str {
-        match self.name.split_once('/') {
-            Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
-            _ => "docker.io",
+    /// The registry host as written (none means Docker Hub): a first path component with a
+    /// `.` or `:`, or `localhost`. Those inside `${…}` do not count: such a registry is decided
+    /// by a build argument, and hadolint does not see one there either.
+    pub(crate) fn registry(&self) -> Option<&'a str> {
+        let (first, _) = self.name.split_once('/')?;
+        let mut depth = 0usize;
+        let host = first.chars().any(|c| {
+            match c {
+                '{' => depth += 1,
+                '}' => depth = depth.saturating_sub(1),
+                '.' | ':' => return depth == 0,
+                _ => {}
+            }
+            false
+        });
+        (host || first == "localhost").then_some(first)
+    }
+
+    /// The name without its registry (hadolint's image name).
+    pub(crate) fn path(&self) -> &'a str {
+        match self.registry() {
+            Some(registry) => &self.name[registry.len() + 1..],
+            None => self.name,
         }
     }
 }
@@ -93,7 +111,7 @@ impl Check for UntaggedImage {
 
 declare_rule! {
     /// ## What it does
-    /// Flags `FROM image:latest`.
+    /// Flags `FROM image:latest`, unless a digest pins it (`image:latest@sha256:…`).
     ///
     /// ## Why it matters
     /// `latest` is whatever was pushed last. Builds stop being reproducible, and a rebuild for a
@@ -119,7 +137,8 @@ declare_rule! {
 impl Check for LatestTag {
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         for (item, from) in froms(items) {
-            if RawImage::split(&from.image.raw).tag == Some("latest") {
+            let image = RawImage::split(&from.image.raw);
+            if image.tag == Some("latest") && image.digest.is_none() {
                 sink.report(item.span);
             }
         }
@@ -168,8 +187,11 @@ impl Check for DuplicateStageName {
 
 declare_rule! {
     /// ## What it does
-    /// Flags a `FROM` image from a registry that is not in the configured list of trusted
-    /// registries. It runs only when that list is given (`codi lint --trusted-registry …`).
+    /// Flags an image from a registry that is not in the configured list of trusted registries:
+    /// in `FROM`, `COPY --from=<image>` and `RUN --mount=…,from=<image>`. It runs only when that
+    /// list is given (`codi lint --trusted-registry …`). An entry is a host, `*` (any),
+    /// `*.example.com` (a suffix) or `registry.*` (a prefix); an image without a registry comes
+    /// from `docker.io` (also `hub.docker.com`). Stage names, stage numbers and `scratch` are fine.
     ///
     /// ## Why it matters
     /// Organisations mirror and scan base images in their own registries; pulling from anywhere
@@ -192,25 +214,54 @@ declare_rule! {
     }
 }
 
+/// hadolint's trusted-registry patterns: `*` (any), `*suffix`, `prefix*`, or the exact host.
+fn registry_matches(pattern: &str, registry: &str) -> bool {
+    if pattern == "*" {
+        true
+    } else if let Some(suffix) = pattern.strip_prefix('*') {
+        registry.ends_with(suffix)
+    } else if let Some(prefix) = pattern.strip_suffix('*') {
+        registry.starts_with(prefix)
+    } else {
+        pattern == registry
+    }
+}
+
 impl Check for UntrustedRegistry {
     fn check(&self, cx: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         let trusted = &cx.config.trusted_registries;
         if trusted.is_empty() {
             return;
         }
-        let allowed = |registry: &str| {
-            trusted.iter().any(|t| match t.strip_prefix("*.") {
-                Some(suffix) => registry.ends_with(&format!(".{suffix}")),
-                None => t == registry,
-            })
-        };
+        let allowed = |registry: &str| trusted.iter().any(|t| registry_matches(t, registry));
         let mut stages = HashSet::new();
-        for (item, from) in froms(items) {
-            let image = RawImage::split(&from.image.raw);
-            if !stages.contains(image.name) && image.name != "scratch" && !allowed(image.registry()) {
+        for item in items {
+            let instruction = item.instruction;
+            let images: Vec<String> = match &instruction.kind {
+                InstructionKind::From(from) => vec![from.image.raw.clone()],
+                InstructionKind::Copy(_) => instruction.flag_value("from").map(str::to_owned).into_iter().collect(),
+                InstructionKind::Run(_) => instruction
+                    .mounts()
+                    .filter(|m| matches!(m.kind.as_str(), "bind" | "cache"))
+                    .filter_map(|m| m.from)
+                    .collect(),
+                _ => continue,
+            };
+            let untrusted = images.iter().map(|raw| RawImage::split(raw)).any(|image| {
+                // A stage number (`--from=0`) is a stage too; hadolint checks it as an image.
+                let stage = stages.contains(image.name) || image.name.parse::<usize>().is_ok();
+                !stage
+                    && match image.registry() {
+                        Some(registry) => !allowed(registry),
+                        None => image.name != "scratch" && !allowed("docker.io") && !allowed("hub.docker.com"),
+                    }
+            });
+            if untrusted {
                 sink.report(item.span);
             }
-            if let Some(alias) = &from.alias {
+            if let InstructionKind::From(from) = &instruction.kind
+                && let Some(alias) = &from.alias
+            {
                 stages.insert(alias.raw.as_str());
             }
         }
@@ -372,8 +423,11 @@ mod tests {
     fn raw_image_split() {
         let i = RawImage::split("localhost:5000/a/b:${TAG}@sha256:x");
         assert_eq!((i.name, i.tag, i.digest), ("localhost:5000/a/b", Some("${TAG}"), Some("sha256:x")));
-        assert_eq!(i.registry(), "localhost:5000");
+        assert_eq!((i.registry(), i.path()), (Some("localhost:5000"), "a/b"));
         assert_eq!(RawImage::split("$BASE").tag, None);
-        assert_eq!(RawImage::split("python").registry(), "docker.io");
+        assert_eq!(RawImage::split("python").registry(), None);
+        assert_eq!(RawImage::split("library/python").path(), "library/python");
+        assert_eq!(RawImage::split("${REGISTRY:-docker.io}/library/python").registry(), None);
+        assert_eq!(RawImage::split("${REGISTRY}.example.com/python").registry(), Some("${REGISTRY}.example.com"));
     }
 }

@@ -2,9 +2,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use super::from::RawImage;
 use super::{Check, Sink, strip_quotes};
 use crate::lint::{Context, Item, declare_rule};
-use crate::syntax::{Arguments, InstructionKind};
+use crate::syntax::{Arguments, Healthcheck, InstructionKind, Span};
 
 declare_rule! {
     /// ## What it does
@@ -186,7 +187,7 @@ impl Check for MultipleHealthchecks {
 
 declare_rule! {
     /// ## What it does
-    /// Flags `CMD` and `ENTRYPOINT` in shell form (`CMD node server.js`).
+    /// Flags `CMD`, `ENTRYPOINT` and `HEALTHCHECK CMD` in shell form (`CMD node server.js`).
     ///
     /// ## Why it matters
     /// Shell form runs the command under `/bin/sh -c`: the shell is PID 1, `docker stop`'s
@@ -214,7 +215,8 @@ impl Check for ShellFormCommand {
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         for item in items {
             if let InstructionKind::Cmd(Arguments::Shell { text, .. })
-            | InstructionKind::Entrypoint(Arguments::Shell { text, .. }) = &item.instruction.kind
+            | InstructionKind::Entrypoint(Arguments::Shell { text, .. })
+            | InstructionKind::Healthcheck(Healthcheck::Cmd(Arguments::Shell { text, .. })) = &item.instruction.kind
                 && !text.is_empty()
             {
                 sink.report(item.span);
@@ -262,14 +264,38 @@ impl Check for InvalidOnbuild {
     }
 }
 
-/// `${name}`, or `$name` followed by something that ends a variable name (hadolint's test).
+/// hadolint's test for a reference to `name`: `${name}` anywhere, or `$name` where what follows
+/// cannot continue a variable name (`$A.b` and `$A` refer to A, `$AB` and `${A:-x}` do not).
 fn references(value: &str, name: &str) -> bool {
-    if value.contains(&format!("${{{name}}}")) {
-        return true;
+    value.contains(&format!("${{{name}}}"))
+        || value
+            .split(&format!("${name}"))
+            .skip(1)
+            .any(|rest| !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
+}
+
+/// An ENV value as hadolint reads it: quotes removed, escapes kept (but `\"` inside double
+/// quotes is `"`). A `$` that is literal in ENV (single-quoted or escaped) is left out: it refers
+/// to nothing, though hadolint still sees a reference there.
+fn env_value_text(raw: &str, escape: char) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut quote = None;
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (Some('\''), '$') => {}
+            (_, c) if c == escape => match chars.next() {
+                Some(next) if Some(next) == quote => out.push(next),
+                // The escaped `$` is left out.
+                Some('$') | None => out.push(c),
+                Some(next) => out.extend([c, next]),
+            },
+            (_, c) => out.push(c),
+        }
     }
-    let bare = format!("${name}");
-    value.contains(&bare)
-        && value.split(bare.as_str()).any(|rest| rest.starts_with(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+    out
 }
 
 declare_rule! {
@@ -300,22 +326,23 @@ declare_rule! {
 }
 
 impl Check for EnvSelfReference {
-    fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
-        let mut defined: HashSet<&str> = HashSet::new();
+    fn check(&self, cx: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
+        let mut defined: HashSet<String> = HashSet::new();
         for item in items {
             match &item.instruction.kind {
                 InstructionKind::Env(env) => {
-                    let pairs = &env.pairs;
-                    let self_reference = pairs.iter().enumerate().any(|(i, p)| {
-                        !defined.contains(p.key.raw.as_str())
-                            && pairs.iter().enumerate().any(|(j, q)| i != j && references(&q.value.raw, &p.key.raw))
+                    let keys: Vec<String> = env.pairs.iter().map(|p| p.key.value(cx.escape())).collect();
+                    let values: Vec<String> =
+                        env.pairs.iter().map(|p| env_value_text(&p.value.raw, cx.escape())).collect();
+                    let self_reference = keys.iter().enumerate().any(|(i, key)| {
+                        !defined.contains(key) && values.iter().enumerate().any(|(j, v)| i != j && references(v, key))
                     });
                     if self_reference {
                         sink.report(item.span);
                     }
-                    defined.extend(pairs.iter().map(|p| p.key.raw.as_str()));
+                    defined.extend(keys);
                 }
-                InstructionKind::Arg(decls) => defined.extend(decls.iter().map(|d| d.name.raw.as_str())),
+                InstructionKind::Arg(decls) => defined.extend(decls.iter().map(|d| d.name.raw.clone())),
                 _ => {}
             }
         }
@@ -372,9 +399,11 @@ impl Check for InvalidLabelKey {
 
 declare_rule! {
     /// ## What it does
-    /// Flags a Dockerfile whose final stage has no `HEALTHCHECK`. Off by default (hadolint's
-    /// default too): enable it with `--enable DL3057` for services run outside an orchestrator
-    /// that probes them.
+    /// Flags each build stage without a `HEALTHCHECK` (`HEALTHCHECK NONE` counts, one in an
+    /// `ONBUILD` trigger does not), as hadolint does. A stage built on a stage that has one
+    /// inherits it, and a stage's `HEALTHCHECK` also counts for the stages it is built on. Off
+    /// by default (hadolint's default too): enable it with `--enable DL3057` for services run
+    /// outside an orchestrator that probes them.
     ///
     /// ## Why it matters
     /// Without a health check, Docker reports a container whose process is alive but hung as
@@ -399,12 +428,45 @@ declare_rule! {
     }
 }
 
+/// A stage as DL3057 tracks it: the image it is built on (a stage name or an image path) and its
+/// name (its alias, else that image path, as in hadolint).
+struct HealthStage<'a> {
+    base: &'a str,
+    name: &'a str,
+    span: Span,
+    has_check: bool,
+}
+
 impl Check for MissingHealthcheck {
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
-        let final_from = items.iter().rposition(|i| matches!(i.instruction.kind, InstructionKind::From(_)));
-        let Some(from) = final_from else { return };
-        if !items[from..].iter().any(|i| matches!(i.instruction.kind, InstructionKind::Healthcheck(_))) {
-            sink.report(items[from].span);
+        let mut stages: Vec<HealthStage<'_>> = Vec::new();
+        for item in items {
+            match &item.instruction.kind {
+                InstructionKind::From(from) => {
+                    let base = RawImage::split(&from.image.raw).path();
+                    let name = from.alias.as_ref().map_or(base, |a| a.raw.as_str());
+                    let has_check = stages.iter().any(|s| s.has_check && s.name == base);
+                    stages.push(HealthStage { base, name, span: item.span, has_check });
+                }
+                InstructionKind::Healthcheck(_) if !stages.is_empty() => {
+                    // The current stage, and through their names the stages it is built on.
+                    let mut newly = vec![stages.len() - 1];
+                    while let Some(i) = newly.pop() {
+                        stages[i].has_check = true;
+                        let base = stages[i].base;
+                        for (j, stage) in stages.iter_mut().enumerate() {
+                            if !stage.has_check && stage.name == base {
+                                stage.has_check = true;
+                                newly.push(j);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for stage in stages.iter().filter(|s| !s.has_check) {
+            sink.report(stage.span);
         }
     }
 }
@@ -518,7 +580,8 @@ declare_rule! {
     /// ## What it does
     /// Flags `USER` given by name rather than numeric UID (only the user part is checked:
     /// `USER 1000:app` is fine). A user given by a build argument is decided at build time and
-    /// is not flagged.
+    /// is not flagged: as in hadolint, that is any `$NAME` of an `ARG` in the value, even the
+    /// start of a longer name (`USER $UID` after `ARG U`) or in the group part.
     ///
     /// ## Why it matters
     /// Kubernetes' `runAsNonRoot` and other host-side checks can only verify a numeric UID; a
@@ -549,7 +612,10 @@ impl Check for NonNumericUser {
                 InstructionKind::Arg(decls) => build_args.extend(decls.iter().map(|d| d.name.raw.as_str())),
                 InstructionKind::User(user) => {
                     let uid = user.raw.split(':').next().unwrap_or_default();
-                    let from_build_arg = build_args.iter().any(|a| references(uid, a) || uid == format!("${a}"));
+                    // hadolint's test: the argument's `$NAME` anywhere, even as a prefix.
+                    let from_build_arg = build_args
+                        .iter()
+                        .any(|a| user.raw.contains(&format!("${a}")) || user.raw.contains(&format!("${{{a}}}")));
                     if !uid.chars().all(|c| c.is_ascii_digit()) && !from_build_arg {
                         sink.report(item.span);
                     }

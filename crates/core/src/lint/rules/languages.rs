@@ -8,10 +8,11 @@ use crate::shell::Command;
 use crate::syntax::InstructionKind;
 
 /// `pip install …`, `pip3 install …`, `python -m pip install …` (hadolint's `isPipInstall`).
+/// `pipenv install` is not pip: it installs from the Pipfile.
 fn is_pip_install(cmd: &Command) -> bool {
     let contiguous =
         |needle: &[&str]| cmd.args.windows(needle.len()).any(|w| w.iter().zip(needle).all(|(a, b)| a == b));
-    (cmd.name.starts_with("pip") && contiguous(&["install"]))
+    (cmd.name.starts_with("pip") && !cmd.name.starts_with("pipenv") && contiguous(&["install"]))
         || (cmd.name.starts_with("python") && contiguous(&["-m", "pip", "install"]))
 }
 
@@ -41,8 +42,10 @@ const PIP_VALUE_FLAGS: &[&str] = &[
     "prefix",
     "progress-bar",
     "proxy",
+    "python",
     "python-version",
     "root",
+    "root-user-action",
     "src",
     "t",
     "target",
@@ -134,7 +137,7 @@ declare_rule! {
     /// ## What it does
     /// Flags `pip install` without `--no-cache-dir`, unless `PIP_NO_CACHE_DIR` is set to a true
     /// value (by ENV in the stage or one it builds on, or in the RUN itself) or the RUN mounts a
-    /// cache on `~/.cache/pip`.
+    /// cache or tmpfs on `~/.cache/pip`.
     ///
     /// ## Why it matters
     /// pip keeps every downloaded wheel in `~/.cache/pip`; in an image that cache is dead weight,
@@ -188,7 +191,7 @@ impl Check for PipNoCacheDir {
                         .split("PIP_NO_CACHE_DIR=")
                         .skip(1)
                         .any(|v| TRUTHY.iter().any(|t| v.starts_with(t)));
-                    let cached = cache_targets(item).iter().any(|t| t.ends_with(".cache/pip"));
+                    let cached = cache_targets(item).iter().any(|t| t.contains(".cache/pip"));
                     let forgot = script
                         .commands
                         .iter()
@@ -206,7 +209,8 @@ impl Check for PipNoCacheDir {
 declare_rule! {
     /// ## What it does
     /// Flags `npm install <package>` without a version (`express@4.19.2`). A bare `npm install`
-    /// (from package.json), local folders, tarballs and git URLs with `#ref` are fine.
+    /// (from package.json), local folders, tarballs and git URLs with `#ref` are fine; the values
+    /// of `--loglevel` and `--registry` are not packages.
     ///
     /// ## Why it matters
     /// npm resolves an unpinned name to the newest release at build time, bypassing the lockfile
@@ -235,7 +239,7 @@ impl Check for NpmPinVersions {
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         check_runs(items, sink, |script| {
             script.commands.iter().filter(|c| c.is("npm", "install")).any(|cmd| {
-                let operands: Vec<&str> = cmd.operands().collect();
+                let operands = cmd.operands_skipping(&["loglevel", "registry"]);
                 operands.first() == Some(&"install")
                     && operands.iter().skip_while(|a| **a == "install").any(|p| !npm_package_pinned(p))
             })
@@ -259,8 +263,9 @@ fn npm_package_pinned(package: &str) -> bool {
 
 declare_rule! {
     /// ## What it does
-    /// Flags `yarn install` with no `yarn cache clean` in the same RUN, in a stage that ships in
-    /// the final image.
+    /// Flags `yarn install` with no `yarn cache clean` after it in the same RUN, in a stage that
+    /// ships in the final image. A cache or tmpfs mount on `~/.cache/yarn` stands in for a missing
+    /// clean-up, not for one run before the install.
     ///
     /// ## Why it matters
     /// Yarn's offline cache holds a copy of every package tarball; in the image it roughly
@@ -289,16 +294,39 @@ impl Check for YarnCacheNotCleaned {
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         report_shipped(items, sink, |item| {
             item.script.as_ref().is_some_and(|s| {
-                s.commands.iter().any(|c| c.is("yarn", "install"))
-                    && !s.named("yarn").any(|c| c.has_any_arg(&["cache", "clean"]))
+                let clean = |c: &Command| c.name == "yarn" && c.has_any_arg(&["cache", "clean"]);
+                let mounted = cache_targets(item).iter().any(|t| t.contains(".cache/yarn"));
+                s.not_followed_by(|c| c.is("yarn", "install"), clean) && (s.commands.iter().any(clean) || !mounted)
             })
         });
     }
 }
 
+/// `gem install` options that take a value as the next word. Options with an optional value
+/// (`--document [TYPES]`) take it only as `--document=rdoc`, and flags take none: hadolint
+/// skips the word after every option, so it misses `rails` in `gem install --no-document rails`.
+const GEM_VALUE_FLAGS: &[&str] = &[
+    "B",
+    "bindir",
+    "build-root",
+    "bulk-threshold",
+    "config-file",
+    "i",
+    "install-dir",
+    "n",
+    "P",
+    "platform",
+    "s",
+    "source",
+    "trust-policy",
+    "without",
+];
+
 declare_rule! {
     /// ## What it does
-    /// Flags `gem install <gem>` without a version (`rails:7.1.3` or `-v 7.1.3`).
+    /// Flags `gem install <gem>` without a version (`rails:7.1.3` or `-v 7.1.3`). The values of
+    /// options that take one (`--install-dir DIR`, `--source URL`) and build flags after `--`
+    /// are not gems.
     ///
     /// ## Why it matters
     /// RubyGems installs the newest release on build day; the image changes under you and
@@ -330,7 +358,10 @@ impl Check for GemPinVersions {
                 .named("gem")
                 .filter(|c| c.has_any_arg(&["install", "i"]))
                 .filter(|c| !c.has_any_arg(&["-v", "--version"]) && !c.args.iter().any(|a| a.starts_with("--version=")))
-                .flat_map(|c| c.operands().filter(|a| !matches!(*a, "install" | "i" | "--")))
+                .flat_map(|c| {
+                    let operands = c.operands_skipping(GEM_VALUE_FLAGS);
+                    operands.into_iter().take_while(|a| *a != "--").filter(|a| !matches!(*a, "install" | "i"))
+                })
                 .any(|gem| !gem.contains(':'))
         });
     }

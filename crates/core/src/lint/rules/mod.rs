@@ -8,6 +8,7 @@ mod from;
 mod instructions;
 mod languages;
 mod parse;
+mod pragmas;
 mod rpm;
 mod shell;
 
@@ -75,7 +76,9 @@ pub(crate) static ALL: &[&dyn Rule] = &[
     &codi::security::WorldWritable,
     &codi::security::InsecureRunFlags,
     &codi::instructions::LegacyKeyValue,
+    &codi::instructions::EmptyContinuation,
     &parse::ParseError,
+    &pragmas::InlineIgnorePragma,
     &instructions::RelativeWorkdir,
     &shell::PointlessCommand,
     &instructions::LastUserRoot,
@@ -159,7 +162,8 @@ pub(crate) fn is_url(path: &str) -> bool {
     path.starts_with("https://") || path.starts_with("http://")
 }
 
-/// Targets of the RUN's `--mount=type=cache` flags, without a trailing slash.
+/// Targets of the RUN's cache and tmpfs mounts (`--mount=type=cache|tmpfs`): nothing written there
+/// stays in the image. Without a trailing slash.
 pub(crate) fn cache_targets(item: &Item<'_>) -> Vec<String> {
     item.instruction
         .mounts()

@@ -9,7 +9,7 @@ declare_rule! {
     /// ## What it does
     /// Reports what makes the file invalid for BuildKit: an unknown instruction, missing or
     /// malformed arguments, an unknown flag, an unterminated heredoc, an invalid image reference,
-    /// or input that is not a text file. Each report says where and why.
+    /// a line over 65535 bytes, or input that is not a text file. Each report says where and why.
     ///
     /// ## Why it matters
     /// `docker build` refuses such a file, usually only after the context has been sent. Other

@@ -1,10 +1,17 @@
 //! RPM-based distributions: yum, dnf / microdnf, zypper.
 
-use super::{Check, Sink, check_runs};
+use std::collections::HashSet;
+
+use super::{Check, Sink, cache_targets, check_runs};
 use crate::lint::{Context, Item, declare_rule};
 use crate::shell::{Command, Script};
+use crate::syntax::InstructionKind;
 
 const DNF: &[&str] = &["dnf", "microdnf"];
+
+/// dnf verbs that download packages into its cache (hadolint's DL3040; DL3038 and DL3041 look
+/// at `install` only).
+const DNF_INSTALLS: &[&str] = &["install", "in", "upgrade", "up", "upgrade-minimal", "up-min", "reinstall", "rei"];
 
 fn is_install(cmd: &Command, programs: &[&str]) -> bool {
     programs.contains(&cmd.name.as_str()) && cmd.has_any_arg(&["install", "groupinstall", "localinstall"])
@@ -19,14 +26,96 @@ fn installed<'s>(script: &'s Script, programs: &'s [&str]) -> impl Iterator<Item
         .flat_map(|cmd| cmd.operands().filter(|a| *a != "install" && *a != "module").map(move |a| (cmd, a)))
 }
 
-/// An install with no clean-up after it in the same RUN.
-fn install_not_cleaned(script: &Script, program: &str, cache_dir: &str) -> bool {
-    let Some(install) = script.position(|c| c.name == program && c.has_arg("install")) else { return false };
-    let clean = script.position(|c| {
-        (c.name == program && c.has_any_arg(&["clean", "all"]))
-            || (c.name == "rm" && c.has_any_arg(&["-rf", cache_dir]))
-    });
-    clean.is_none_or(|clean| clean < install)
+/// `<program> clean all`, or removing the cache. Like hadolint, either word will do: any
+/// `rm -rf` counts.
+fn cleans(cmd: &Command, program: &str, cache_dir: &str) -> bool {
+    (cmd.name == program && cmd.has_any_arg(&["clean", "all"]))
+        || (cmd.name == "rm" && cmd.has_any_arg(&["-rf", cache_dir]))
+}
+
+/// The variables a version may come from, as hadolint tracks them for DL3033 and DL3041: the
+/// ENV keys of the current stage (a stage built `FROM <stage>` starts with that stage's), and
+/// every ARG declared so far, in any stage.
+#[derive(Default)]
+struct Variables<'a> {
+    /// Per stage: its name and its ENV keys.
+    stages: Vec<(Option<&'a str>, HashSet<&'a str>)>,
+    args: HashSet<&'a str>,
+}
+
+impl<'a> Variables<'a> {
+    fn see(&mut self, kind: &'a InstructionKind) {
+        match kind {
+            InstructionKind::From(from) => {
+                let image = super::from::RawImage::split(&from.image.raw).name;
+                let parent = self.stages.iter().find(|(name, _)| *name == Some(image));
+                let env = parent.map(|(_, env)| env.clone()).unwrap_or_default();
+                self.stages.push((from.alias.as_ref().map(|a| a.raw.as_str()), env));
+            }
+            InstructionKind::Env(env) => {
+                if self.stages.is_empty() {
+                    self.stages.push((None, HashSet::new()));
+                }
+                if let Some((_, keys)) = self.stages.last_mut() {
+                    keys.extend(env.pairs.iter().map(|p| p.key.raw.as_str()));
+                }
+            }
+            InstructionKind::Arg(args) => self.args.extend(args.iter().map(|a| a.name.raw.as_str())),
+            _ => {}
+        }
+    }
+
+    fn defined(&self, name: &str) -> bool {
+        self.args.contains(name) || self.stages.last().is_some_and(|(_, env)| env.contains(name))
+    }
+}
+
+/// The names a word refers to as `$NAME` or `${NAME}`; hadolint matches the text `${NAME}`, so
+/// `${NAME:-default}` refers to nothing.
+fn references(word: &str) -> impl Iterator<Item = &str> {
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    word.split('$').skip(1).filter_map(move |rest| match rest.strip_prefix('{') {
+        Some(braced) => {
+            braced.split_once('}').map(|(name, _)| name).filter(|n| !n.is_empty() && n.chars().all(is_name_char))
+        }
+        None => Some(&rest[..rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len())]).filter(|n| !n.is_empty()),
+    })
+}
+
+/// hadolint's `packageVersionFixed`: `name-version[-release]`, where the parts after the name
+/// are version characters and one starts with a digit, or a variable defined by ENV or ARG
+/// gives them. A local `.rpm` file is pinned by its contents (hadolint wants a dash in it too).
+fn rpm_pinned(package: &str, variables: &Variables<'_>) -> bool {
+    if package.ends_with(".rpm") {
+        return true;
+    }
+    let Some((_, version)) = package.split_once('-') else { return false };
+    if package.contains('$') {
+        return references(package).any(|name| variables.defined(name));
+    }
+    let parts: Vec<&str> = version.split('-').collect();
+    parts.iter().all(|p| p.chars().all(|c| c.is_ascii_alphanumeric() || ".~^_:+".contains(c)))
+        && parts.iter().any(|p| p.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// DL3033 and DL3041: a RUN installing, with one of `programs`, a package with no version or
+/// a module with no stream (`name:stream`). Groups are names, not packages, for `skip_group`.
+fn check_pins(items: &[Item<'_>], sink: &mut Sink<'_>, programs: &[&str], skip_group: bool) {
+    let mut variables = Variables::default();
+    for item in items {
+        variables.see(&item.instruction.kind);
+        let Some(script) = &item.script else { continue };
+        let unpinned = installed(script, programs).any(|(cmd, p)| {
+            match (cmd.has_arg("module"), skip_group && cmd.has_arg("group")) {
+                (true, _) => !p.contains(':'),
+                (false, true) => false,
+                (false, false) => !rpm_pinned(p, &variables),
+            }
+        });
+        if unpinned {
+            sink.report(item.span);
+        }
+    }
 }
 
 declare_rule! {
@@ -66,7 +155,7 @@ impl Check for YumNoYes {
 declare_rule! {
     /// ## What it does
     /// Flags `yum install` not followed by `yum clean all` (or removing `/var/cache/yum/*`) in
-    /// the same RUN.
+    /// the same RUN; a clean-up before the install does not count.
     ///
     /// ## Why it matters
     /// yum keeps metadata and downloaded RPMs under `/var/cache/yum`; left in the layer they add
@@ -93,14 +182,18 @@ impl Check for YumNoClean {
     const TRIGGERS: bool = true;
 
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
-        check_runs(items, sink, |s| install_not_cleaned(s, "yum", "/var/cache/yum/*"));
+        check_runs(items, sink, |s| {
+            s.not_followed_by(|c| c.is("yum", "install"), |c| cleans(c, "yum", "/var/cache/yum/*"))
+        });
     }
 }
 
 declare_rule! {
     /// ## What it does
     /// Flags `yum install` of a package without a version (`httpd-2.4.6`), or of a module without
-    /// a stream (`nodejs:20`).
+    /// a stream (`nodejs:20`). A version from a variable (`httpd-${HTTPD_VERSION}`) counts when an
+    /// ENV of the stage (or of the stage it is built on) or an earlier ARG defines it; a local
+    /// `.rpm` file counts as pinned.
     ///
     /// ## Why it matters
     /// The repository decides what an unversioned name means on build day; builds drift and are
@@ -127,18 +220,15 @@ impl Check for YumPinVersions {
     const TRIGGERS: bool = true;
 
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
-        check_runs(items, sink, |s| {
-            installed(s, &["yum"]).any(|(cmd, p)| {
-                if cmd.has_arg("module") { !p.contains(':') } else { !(p.contains('-') || p.ends_with(".rpm")) }
-            })
-        });
+        check_pins(items, sink, &["yum"], false);
     }
 }
 
 declare_rule! {
     /// ## What it does
     /// Flags zypper package commands (`install`, `remove`, `patch`, …) without `-y` /
-    /// `--no-confirm`.
+    /// `--no-confirm` or `-n` / `--non-interactive` (taken anywhere on the command line, as
+    /// hadolint does).
     ///
     /// ## Why it matters
     /// zypper prompts; a build has no one to answer and fails.
@@ -166,7 +256,8 @@ impl Check for ZypperNoYes {
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         const SUBCOMMANDS: &[&str] = &["install", "in", "remove", "rm", "source-install", "si", "patch"];
         check_runs(items, sink, |s| {
-            s.named("zypper").any(|c| c.has_any_arg(SUBCOMMANDS) && !c.has_any_flag(&["no-confirm", "y"]))
+            s.named("zypper")
+                .any(|c| c.has_any_arg(SUBCOMMANDS) && !c.has_any_flag(&["non-interactive", "n", "no-confirm", "y"]))
         });
     }
 }
@@ -207,7 +298,8 @@ impl Check for ZypperDistUpgrade {
 
 declare_rule! {
     /// ## What it does
-    /// Flags `zypper install` with no `zypper clean` in the same RUN.
+    /// Flags `zypper install` with no `zypper clean` after it in the same RUN, unless the RUN
+    /// mounts a cache or tmpfs on `/var/cache/zypp`.
     ///
     /// ## Why it matters
     /// zypper caches repository metadata and packages under `/var/cache/zypp`; committed to the
@@ -234,10 +326,16 @@ impl Check for ZypperNoClean {
     const TRIGGERS: bool = true;
 
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
-        check_runs(items, sink, |s| {
-            s.named("zypper").any(|c| c.has_any_arg(&["install", "in"]))
-                && !s.named("zypper").any(|c| c.has_any_arg(&["clean", "cc"]))
-        });
+        for item in items {
+            let Some(script) = &item.script else { continue };
+            let install = |c: &Command| c.name == "zypper" && c.has_any_arg(&["install", "in"]);
+            let clean = |c: &Command| c.name == "zypper" && c.has_any_arg(&["clean", "cc"]);
+            if script.not_followed_by(install, clean)
+                && !cache_targets(item).iter().any(|t| t.contains("/var/cache/zypp"))
+            {
+                sink.report(item.span);
+            }
+        }
     }
 }
 
@@ -315,8 +413,10 @@ impl Check for DnfNoYes {
 
 declare_rule! {
     /// ## What it does
-    /// Flags `dnf install` / `microdnf install` not followed by `dnf clean all` (or removing
-    /// `/var/cache/yum/*`) in the same RUN.
+    /// Flags `dnf install` / `microdnf install` (or `upgrade`, `reinstall` and their short
+    /// forms) not followed by `dnf clean all` (or removing `/var/cache/libdnf5*`) in the same
+    /// RUN, unless the RUN mounts a cache or tmpfs on `/var/cache/libdnf5` or
+    /// `~/.cache/libdnf5`.
     ///
     /// ## Why it matters
     /// The dnf cache keeps repository metadata and packages in the layer for good.
@@ -342,14 +442,27 @@ impl Check for DnfNoClean {
     const TRIGGERS: bool = true;
 
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
-        check_runs(items, sink, |s| DNF.iter().any(|program| install_not_cleaned(s, program, "/var/cache/yum/*")));
+        for item in items {
+            let Some(script) = &item.script else { continue };
+            let uncleaned = DNF.iter().any(|program| {
+                let install = |c: &Command| c.name == *program && c.has_any_arg(DNF_INSTALLS);
+                script.not_followed_by(install, |c| cleans(c, program, "/var/cache/libdnf5*"))
+            });
+            if uncleaned
+                && !cache_targets(item).iter().any(|t| t.contains("/var/cache/libdnf5") || t.contains(".cache/libdnf5"))
+            {
+                sink.report(item.span);
+            }
+        }
     }
 }
 
 declare_rule! {
     /// ## What it does
     /// Flags `dnf install` / `microdnf install` of a package without a version
-    /// (`name-version[-release]`), or of a module without a stream (`nodejs:20`).
+    /// (`name-version[-release]`), or of a module without a stream (`nodejs:20`). Versions from
+    /// variables and local `.rpm` files count as for `yum-pin-versions`; groups are not
+    /// packages.
     ///
     /// ## Why it matters
     /// Unversioned names resolve to the newest build in the repository on the day of the build.
@@ -375,26 +488,6 @@ impl Check for DnfPinVersions {
     const TRIGGERS: bool = true;
 
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
-        check_runs(items, sink, |s| {
-            installed(s, DNF).any(|(cmd, p)| match (cmd.has_arg("module"), cmd.has_arg("group")) {
-                (true, _) => !p.contains(':'),
-                (false, true) => false,
-                (false, false) => !dnf_versioned(p),
-            })
-        });
+        check_pins(items, sink, DNF, true);
     }
-}
-
-/// `name-1.2.3`, `name-1.2-3.el9`: some dash-separated part after the name starts with a digit
-/// and all of them are version characters.
-fn dnf_versioned(package: &str) -> bool {
-    if package.ends_with(".rpm") {
-        return true;
-    }
-    let mut parts = package.split('-');
-    parts.next();
-    let rest: Vec<&str> = parts.collect();
-    !rest.is_empty()
-        && rest.iter().all(|p| p.chars().all(|c| c.is_ascii_alphanumeric() || ".~^_:+".contains(c)))
-        && rest.iter().any(|p| p.starts_with(|c: char| c.is_ascii_digit()))
 }

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use crate::lint::rules::{Check, Sink};
 use crate::lint::{Context, Item, declare_rule};
-use crate::syntax::InstructionKind;
+use crate::syntax::{Diagnostic, DiagnosticKind, InstructionKind};
 
 declare_rule! {
     /// ## What it does
@@ -93,6 +93,49 @@ impl Check for LegacyKeyValue {
             if let InstructionKind::Env(kv) | InstructionKind::Label(kv) = &item.instruction.kind
                 && kv.legacy
             {
+                sink.report(item.span);
+            }
+        }
+    }
+}
+
+declare_rule! {
+    /// ## What it does
+    /// Flags an instruction continued across an empty line: a line of nothing but blanks after
+    /// a line that ends in the escape character.
+    ///
+    /// ## Why it matters
+    /// BuildKit joins the instruction across the empty line but warns (NoEmptyContinuation), and
+    /// says such lines will become errors in a future release: a Dockerfile that builds today
+    /// stops building. The blank line also hides where the instruction really ends.
+    ///
+    /// ## Example fix
+    /// ```dockerfile
+    /// # before
+    /// RUN apt-get update && \
+    ///
+    ///     apt-get install -y --no-install-recommends curl=7.88.1-10+deb12u8
+    /// # after
+    /// RUN apt-get update && \
+    ///     apt-get install -y --no-install-recommends curl=7.88.1-10+deb12u8
+    /// ```
+    pub(crate) struct EmptyContinuation {
+        code: "CD014",
+        name: "empty-continuation",
+        hadolint: false,
+        severity: Info,
+        category: Correctness,
+        message: "Empty continuation line: BuildKit warns, and will refuse it in a future release",
+    }
+}
+
+impl Check for EmptyContinuation {
+    fn check(&self, cx: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
+        let warnings = || cx.file.warnings.iter().filter(|w| w.kind == DiagnosticKind::EmptyContinuation);
+        for item in items {
+            let inside =
+                |w: &&Diagnostic| (item.span.start.offset..item.span.end.offset).contains(&w.span.start.offset);
+            if warnings().any(|w| inside(&w)) {
                 sink.report(item.span);
             }
         }
