@@ -15,9 +15,9 @@ COLLECT ?= --local $(SAMPLES)
 # The run `make train` makes: the default model on the sample splits, on CPU.
 TRAIN_CONFIG ?= configs/train/smollm2-135m-qlora.yaml
 
-.PHONY: help build release run feedback serve test check fmt docs bench agreement fuzz fuzz-model model generate train train-resume \
+.PHONY: help build release image run feedback serve test check fmt docs bench agreement fuzz fuzz-model model generate train train-resume \
 	eval eval-nightly promote eval-report-check \
-	data-collect data-extract data-label data-prepare data-prepare-full data-clean
+	data-collect data-extract data-label data-prepare data-prepare-full data-clean data-push data-pull
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -26,7 +26,11 @@ build: ## Debug build of the workspace
 	cargo build --workspace
 
 release: ## Optimized `codi` binary
-	cargo build --release -p codi
+	cargo build --release --locked -p codi
+
+image: ## The runtime container, `codi serve` (deploy/Dockerfile), where Docker is installed
+	@command -v docker >/dev/null || { echo "make image: no docker here; deploy/Dockerfile is linted, policy-checked and its entry tested by crates/cli/tests/image.rs"; exit 1; }
+	docker build -f deploy/Dockerfile -t codi-serve:$$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1) .
 
 # The adapter `make run` ranks with: `make train`'s, else any trained one; none: the base model.
 RUN_ADAPTER ?= $(firstword $(patsubst %/adapter_model.safetensors,%,$(wildcard models/adapters/smollm2-135m-codi/adapter_model.safetensors models/adapters/*/adapter_model.safetensors)))
@@ -87,6 +91,7 @@ bench: release model ## Lint vs hadolint, agreement, rewrite checks, data pipeli
 	$(CODI) bench train
 	$(CODI) bench eval
 	$(CODI) bench serve
+	$(CODI) bench sync --data $(DATA)
 
 agreement: release ## Per-code precision/recall/F1 against hadolint's labels, with every disagreement
 	$(CODI) bench agreement --corpus $(CORPUS) --disagreements
@@ -118,3 +123,12 @@ data-prepare-full: data-extract ## Label, standardize, pairs and split again fro
 
 data-clean: ## Remove the stage outputs (data/samples stays)
 	rm -rf $(DATA)/raw $(DATA)/labeled $(DATA)/curated $(DATA)/pairs $(DATA)/splits
+
+# Where data-push and data-pull sync the data tree: s3://bucket/prefix, with AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY set; for R2 also AWS_ENDPOINT_URL=https://<account>.r2.cloudflarestorage.com.
+DATA_REMOTE ?=
+data-push: release ## Push the data tree's stage outputs to DATA_REMOTE (s3://bucket/prefix; SYNC_ARGS=--dry-run …)
+	$(CODI) data sync push --remote $(or $(DATA_REMOTE),$(error set DATA_REMOTE=s3://bucket/prefix)) --data $(DATA) $(SYNC_ARGS)
+
+data-pull: release ## Pull DATA_REMOTE into the data tree, every sha256 verified before anything is replaced
+	$(CODI) data sync pull --remote $(or $(DATA_REMOTE),$(error set DATA_REMOTE=s3://bucket/prefix)) --data $(DATA) $(SYNC_ARGS)

@@ -94,7 +94,7 @@ fn main() -> ExitCode {
         Command::Lineage(args) => commands::lineage::run(&args),
         Command::Run(args) => commands::run::run(&args),
         Command::Feedback(args) => commands::feedback::run(&args),
-        Command::Serve(args) => commands::serve::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => commands::serve::run(&args),
         Command::Data(data) => commands::data::run(&data),
         Command::Bench(bench) => commands::bench::run(&bench),
     };

@@ -1,7 +1,11 @@
 //! The `codi` binary end to end: output (snapshots), exit statuses, and the generated docs.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use support::default_model;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -300,16 +304,6 @@ fn data_collect_dry_run_prints_the_plan() {
         .expect("codi runs");
     assert_eq!(out.status.code(), Some(0));
     insta::assert_snapshot!(stdout(&out));
-}
-
-/// The default model, when `make model` has fetched it (required in CI).
-fn default_model() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/base/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if path.is_file() {
-        return Some(path);
-    }
-    assert!(std::env::var_os("CODI_REQUIRE_ORACLES").is_none(), "{} is missing: run `make model`", path.display());
-    None
 }
 
 #[test]

@@ -33,6 +33,9 @@ pub enum Error {
     /// A run id or directory that is not a run.
     #[error("no run `{run}` in {} (runs: {known})", runs.display())]
     NoRun { run: String, runs: PathBuf, known: String },
+    /// `--apply` found the Dockerfile changed since the run read it.
+    #[error("{}: changed since it was ranked; not applying (the patch is in the run)", path.display())]
+    Changed { path: PathBuf },
     /// A feedback decision about a candidate the run does not have (or names ambiguously).
     #[error("run {run} ({}): {message}; its candidates: {known}", dir.display())]
     Candidate { run: String, dir: PathBuf, message: String, known: String },

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use codi_core::lint::Severity;
 use codi_core::project::Project;
 use codi_core::rewrite::{Rewrite, Ruleset, write_outputs};
@@ -17,6 +17,7 @@ use codi_serve::api::{CandidateInput, ExplainRequest, ProjectInput, RankRequest,
 use codi_serve::telemetry::{Environment, RankingRecord, Telemetry};
 
 use crate::error::{Error, Result};
+use crate::patch::{self, Choice};
 use crate::ranker::Ranker;
 use crate::record::{
     CandidateRecord, Explanation, METRICS_FILE, Problem, ProjectRecord, REPORT_HTML, REPORT_MD, RankingInfo, RunRecord,
@@ -37,6 +38,11 @@ pub struct RunOptions {
     pub endpoint: Option<String>,
     /// The serving configuration: the model, adapter, catalog, timeouts, air-gap allowlist.
     pub serve: ServeConfig,
+    /// Write each recommendation as a patch and a commit message (`<project>/recommended.patch`,
+    /// `<project>/commit-message.txt`).
+    pub patch: bool,
+    /// Also write the recommended candidate into the project's Dockerfile (implies `patch`).
+    pub apply: bool,
 }
 
 /// A finished run.
@@ -62,6 +68,10 @@ pub fn run(options: &RunOptions, progress: &dyn Progress) -> Result<RunOutcome> 
     let started = Utc::now();
     let (id, dir) = reserve(&options.out, started)?;
     let job = Job {
+        id: &id,
+        started,
+        patch: options.patch || options.apply,
+        apply: options.apply,
         rules: &rules,
         ranker: &ranker,
         telemetry: Telemetry::new(dir.join(METRICS_FILE)),
@@ -100,6 +110,10 @@ pub fn run(options: &RunOptions, progress: &dyn Progress) -> Result<RunOutcome> 
 
 /// What every project of one run shares.
 struct Job<'a> {
+    id: &'a str,
+    started: DateTime<Utc>,
+    patch: bool,
+    apply: bool,
     rules: &'a Ruleset,
     ranker: &'a Ranker,
     telemetry: Telemetry,
@@ -129,6 +143,7 @@ impl Job<'_> {
                     ranking: None,
                     explanation: None,
                     problems: vec![Problem { step: Step::Load, message: error.to_string() }],
+                    patch: None,
                 };
                 return (record, None);
             }
@@ -185,6 +200,20 @@ impl Job<'_> {
                 }
             }
         });
+        let patch = selected.as_ref().filter(|_| self.patch).and_then(|id| {
+            let ranked = candidates.iter().find(|c| &c.id == id)?;
+            let candidate = rewrite.candidates.iter().find(|c| c.rule_id == ranked.rule_id)?;
+            let choice = Choice {
+                ranking: ranking.as_ref(),
+                confidence: ranked.confidence,
+                candidates: candidates.len(),
+                run_id: self.id,
+                date: self.started,
+            };
+            patch::write(&self.dir.join(&name), &loaded, &rewrite, candidate, &choice, self.apply)
+                .map_err(|error| problems.push(Problem { step: Step::Patch, message: error.to_string() }))
+                .ok()
+        });
         let record = ProjectRecord {
             name,
             path: absolute,
@@ -197,6 +226,7 @@ impl Job<'_> {
             ranking,
             explanation,
             problems,
+            patch,
         };
         (record, Some(rewrite))
     }

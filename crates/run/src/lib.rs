@@ -9,6 +9,8 @@
 //!   `report.html`, `llm_metrics.json` (the run's rankings, as the server records them) and
 //!   `<project>/` (`codi rewrite`'s candidates, diffs and report). A project that fails at a
 //!   step is recorded with the failure and the run goes on; [`RunRecord::failed`] counts them.
+//!   With `patch`, each recommendation is also a `git format-patch` mail against the project's
+//!   Dockerfile and a suggested commit message; only `apply` writes into the project.
 //! - [`record_feedback`]: a reviewer accepts or rejects a candidate of a run
 //!   (`feedback.jsonl`, [`Decision`]).
 //! - [`feedback_pairs`]: every run's decisions become rank pairs in the pairs schema (accepted
@@ -17,6 +19,7 @@
 mod error;
 mod feedback;
 mod job;
+mod patch;
 mod ranker;
 mod record;
 mod report;
@@ -27,7 +30,8 @@ pub use feedback::{
     record_feedback,
 };
 pub use job::{RunOptions, RunOutcome, run};
+pub use patch::{COMMIT_MESSAGE_FILE, PATCH_FILE};
 pub use record::{
-    CandidateRecord, Explanation, FEEDBACK_FILE, METRICS_FILE, Problem, ProjectRecord, REPORT_HTML, REPORT_MD,
-    RUN_FILE, RankerInfo, RankerKind, RankingInfo, RunRecord, Status, Step, find_run, run_ids,
+    CandidateRecord, Explanation, FEEDBACK_FILE, METRICS_FILE, PatchRecord, Problem, ProjectRecord, REPORT_HTML,
+    REPORT_MD, RUN_FILE, RankerInfo, RankerKind, RankingInfo, RunRecord, Status, Step, find_run, run_ids,
 };

@@ -93,6 +93,23 @@ pub struct ProjectRecord {
     pub explanation: Option<Explanation>,
     /// What failed, if anything (the run went on).
     pub problems: Vec<Problem>,
+    /// `--patch`: the recommended candidate as a patch (`<name>/recommended.patch`, its message
+    /// in `<name>/commit-message.txt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<PatchRecord>,
+}
+
+/// Where the patch of a project applies, and whether `--apply` applied it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRecord {
+    /// The git work tree holding the project (the project directory when it is in none): run
+    /// `git apply` or `git am` there.
+    pub root: PathBuf,
+    /// The Dockerfile's path in the patch, from `root`.
+    pub path: String,
+    /// The candidate was written into the project.
+    pub applied: bool,
 }
 
 impl ProjectRecord {
@@ -194,6 +211,7 @@ pub enum Step {
     Rank,
     Explain,
     Telemetry,
+    Patch,
 }
 
 impl Step {
@@ -204,6 +222,7 @@ impl Step {
             Self::Rank => "rank",
             Self::Explain => "explain",
             Self::Telemetry => "telemetry",
+            Self::Patch => "patch",
         }
     }
 }

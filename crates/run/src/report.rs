@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use codi_core::rewrite::{CandidateRow, Rewrite, rows};
 use codi_files::escape_html as esc;
 
+use crate::patch::{COMMIT_MESSAGE_FILE, PATCH_FILE};
 use crate::record::{Explanation, ProjectRecord, RunRecord, Status, Step};
 
 /// Characters of a summary or reason shown.
@@ -36,6 +37,9 @@ pub(crate) fn markdown(run: &RunRecord, rewrites: &[Option<Rewrite>]) -> String 
         let _ = writeln!(out, "## {}\n", p.name);
         let _ = writeln!(out, "`{}`{}\n", p.path.display(), digest_note(p));
         let _ = writeln!(out, "{}\n", verdict(p));
+        if let Some(note) = patch_note(p) {
+            let _ = writeln!(out, "{note}\n");
+        }
         match (&p.explanation, unexplained(p)) {
             (Some(e), _) => explanation_md(&mut out, e),
             (None, Some(why)) => {
@@ -74,6 +78,21 @@ pub(crate) fn markdown(run: &RunRecord, rewrites: &[Option<Rewrite>]) -> String 
         problems_md(&mut out, p);
     }
     out
+}
+
+/// Where the recommendation's patch is and how to apply it (`--patch`).
+fn patch_note(p: &ProjectRecord) -> Option<String> {
+    let patch = p.patch.as_ref()?;
+    let file = format!("{}/{PATCH_FILE}", p.name);
+    Some(if patch.applied {
+        format!("Applied to {} ({}); the patch is {file}.", patch.path, patch.root.display())
+    } else {
+        format!(
+            "Patch: {file} (message: {}/{COMMIT_MESSAGE_FILE}); in {}, `git apply` or `git am` it.",
+            p.name,
+            patch.root.display()
+        )
+    })
 }
 
 fn explanation_md(out: &mut String, e: &Explanation) {
@@ -154,6 +173,9 @@ fn project_html(out: &mut String, p: &ProjectRecord, rewrite: Option<&Rewrite>) 
     let _ = writeln!(out, "<section id=\"{}\">\n<h2>{}</h2>", anchor(&p.name), esc(&p.name));
     let _ = writeln!(out, "<p class=\"muted\">{}{}</p>", code(&p.path.display().to_string()), esc(&digest_note(p)));
     let _ = writeln!(out, "<div class=\"llm\">\n<h3>LLM</h3>\n<p>{}</p>", esc(&verdict(p)));
+    if let Some(note) = patch_note(p) {
+        let _ = writeln!(out, "<p>{}</p>", esc(&note));
+    }
     if let Some(why) = unexplained(p) {
         let _ = writeln!(out, "<p class=\"muted\">{}</p>", esc(why));
     }

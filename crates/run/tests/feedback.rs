@@ -16,7 +16,7 @@ use codi_dataset::records::PairRecord;
 use codi_dataset::table::read_all;
 use codi_run::{Error, FeedbackOptions, Verdict, feedback_pairs, read_feedback, record_feedback};
 use codi_tasks::{Known, Message, Prompt, RankAnswer, Styles, Task, check};
-use support::{heuristic_run, repo, sample};
+use support::{copy_tree, heuristic_run, repo, sample};
 
 #[test]
 fn decisions_are_appended_and_name_a_candidate_of_the_run() {
@@ -61,20 +61,6 @@ fn decisions_are_appended_and_name_a_candidate_of_the_run() {
     let twice = heuristic_run(dir.path(), &[sample("go-cli-alpine"), sample("go-cli-alpine")]);
     let ambiguous = record_feedback(&runs, &twice.record.id, &best.id, Verdict::Accept, None).expect_err("ambiguous");
     assert!(ambiguous.to_string().contains("go-cli-alpine, go-cli-alpine-2"), "{ambiguous}");
-}
-
-/// Copies a sample project (a flat tree of small files and directories).
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 /// The rank prompt a server builds for the project at `path` (crates/cli/tests/prompts.rs).

@@ -373,6 +373,19 @@ fn decode<Resp: DeserializeOwned>(url: String, status: StatusCode, body: &[u8]) 
     serde_json::from_slice(body).map_err(|source| ClientError::Json { url, what: "response", source })
 }
 
+/// Asks the server `config` describes, on this machine, whether it is ready (`GET /healthz`,
+/// within 5 s): `codi serve --check`, the container's HEALTHCHECK. Loading or unreachable is an
+/// error.
+pub fn probe(config: &crate::ServeConfig) -> Result<Health, ClientError> {
+    let url = config.local_url();
+    let client = Client::new(&url, &Allowlist::default(), Duration::from_secs(5))?;
+    let health = BlockingClient::new(client)?.health()?;
+    if health.status != "ok" {
+        return Err(ClientError::Request { url: format!("{url}/healthz"), message: health.status });
+    }
+    Ok(health)
+}
+
 /// [`Client`] for callers without a runtime (the CLI): each call runs on the client's own
 /// current-thread runtime. Not for use inside an async context, where it would block the runtime.
 #[derive(Debug)]

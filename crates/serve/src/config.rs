@@ -169,6 +169,16 @@ impl ServeConfig {
             format!("{}:{}", self.host, self.port)
         }
     }
+
+    /// Where a client on this machine reaches the server: its address, or loopback when it
+    /// listens on every interface (`0.0.0.0`, `::`).
+    pub fn local_url(&self) -> String {
+        match self.host.as_str() {
+            "0.0.0.0" | "" => format!("http://127.0.0.1:{}", self.port),
+            "::" | "[::]" => format!("http://[::1]:{}", self.port),
+            _ => format!("http://{}", self.address()),
+        }
+    }
 }
 
 fn read(reader: &mut Reader, root: &yaml::Node) -> ServeConfig {

@@ -144,6 +144,9 @@ pub(crate) enum Bench {
         #[arg(long, default_value = super::model_bench::TEXT)]
         text: PathBuf,
     },
+    /// `codi data sync` against a local S3 server (s3s-fs on loopback): MB/s of push and pull
+    /// of a data tree, a no-op push and pull, and one large multipart file.
+    Sync(super::data::SyncBenchArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -162,6 +165,7 @@ pub(crate) fn run(bench: &Bench) -> Result<ExitCode> {
             data_bench(*files, corpus, samples, catalog, dir.as_deref())
         }
         Bench::Model { model, runs, text } => super::model_bench::run(model, (*runs).max(1), text),
+        Bench::Sync(args) => super::data::sync_bench(args),
         Bench::Serve { serve, samples, levels, requests } => {
             super::serve::bench(serve, samples, levels, *requests).map(|()| ExitCode::SUCCESS)
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use codi_core::analysis::Stack;
 use codi_dataset::Layout;
-use codi_dataset::pipeline::{Progress, Shard, Stats};
+use codi_dataset::pipeline::{Progress, Quiet, Shard, Stats};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, clap::Subcommand)]
@@ -84,6 +84,60 @@ pub(crate) enum Data {
         #[arg(long)]
         jsonl: bool,
     },
+    /// The data tree to or from S3-compatible storage (AWS S3, Cloudflare R2), behind a
+    /// manifest written last (docs/data.md, "Sync").
+    #[command(subcommand)]
+    Sync(Sync),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Sync {
+    /// Upload the stage outputs the remote lacks (large files in resumable parts), then the manifest.
+    Push(SyncArgs),
+    /// Download the remote's dataset, verify every sha256, then replace the stage directories.
+    Pull(SyncArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SyncArgs {
+    /// Where the dataset lives. Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    remote: codi_sync::Remote,
+    /// The S3 endpoint, e.g. https://<account>.r2.cloudflarestorage.com [default: AWS_ENDPOINT_URL, else AWS]
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// [default: AWS_REGION, else us-east-1; R2 takes `auto`]
+    #[arg(long)]
+    region: Option<String>,
+    /// The data directory (its stage directories are synced).
+    #[arg(long, default_value_os_t = Layout::default().root)]
+    data: PathBuf,
+    /// Print what would be transferred; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// At most this many bytes per second, all transfers together (`10M`, `500K`).
+    #[arg(long, value_name = "BYTES", value_parser = parse_rate)]
+    limit_rate: Option<u64>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    jobs: usize,
+    /// Files larger than this many MiB go up in parts of this size.
+    #[arg(long, value_name = "MIB", default_value_t = 8, value_parser = clap::value_parser!(u64).range(5..=5120))]
+    part_size: u64,
+}
+
+/// `codi bench sync`'s arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SyncBenchArgs {
+    /// The data tree pushed and pulled.
+    #[arg(long, default_value_os_t = Layout::default().root)]
+    data: PathBuf,
+    /// Also push and pull one file of this many MiB (multipart); 0: none.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    large: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    jobs: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -347,5 +401,136 @@ pub(crate) fn run(data: &Data) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Data::Prepare { data, catalog, runs, full, jsonl } => prepare(data, catalog, runs, *full, *jsonl),
+        Data::Sync(sync_command) => sync(sync_command),
     }
+}
+
+/// `10M`, `500K`, `1G`, `1000`: bytes per second (powers of 1024).
+fn parse_rate(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return Err(format!("`{text}`: expected a number of bytes, with K, M or G (10M)")),
+    };
+    match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(1 << shift)) {
+        Some(rate) if rate > 0 => Ok(rate),
+        _ => Err(format!("`{text}` is not a positive rate such as 10M")),
+    }
+}
+
+fn sync_options(args: &SyncArgs) -> codi_sync::Options {
+    let mut remote = args.remote.clone();
+    remote.endpoint.clone_from(&args.endpoint);
+    remote.region.clone_from(&args.region);
+    codi_sync::Options {
+        dry_run: args.dry_run,
+        limit_rate: args.limit_rate,
+        jobs: args.jobs.max(1),
+        part_size: args.part_size << 20,
+        ..codi_sync::Options::new(remote)
+    }
+}
+
+fn sync(command: &Sync) -> Result<ExitCode> {
+    let bar = Bar::new();
+    let (verb, report) = match command {
+        Sync::Push(args) => ("push", codi_sync::push(&Layout::new(&args.data), &sync_options(args), &bar)?),
+        Sync::Pull(args) => ("pull", codi_sync::pull(&Layout::new(&args.data), &sync_options(args), &bar)?),
+    };
+    drop(bar);
+    if report.dry_run {
+        for entry in &report.transferred {
+            anstream::println!("would {verb} {} ({})", entry.path, megabytes(entry.size));
+        }
+        for path in &report.removed {
+            anstream::println!("would remove {path}");
+        }
+    }
+    let (sent, direction) = if verb == "push" { ("sent", "→") } else { ("received", "←") };
+    anstream::eprintln!(
+        "sync {verb}{}: {} files ({}), {} {} ({}), {} unchanged{}{} in {:.1}s ({:.1} MB/s) {direction} {}",
+        if report.dry_run { " (dry run)" } else { "" },
+        report.files,
+        megabytes(report.bytes),
+        report.transferred.len(),
+        sent,
+        megabytes(report.transferred_bytes),
+        report.unchanged,
+        if report.resumed_parts > 0 { format!(", resumed {} parts", report.resumed_parts) } else { String::new() },
+        if report.removed.is_empty() { String::new() } else { format!(", {} removed", report.removed.len()) },
+        report.seconds,
+        report.transferred_bytes as f64 / 1e6 / report.seconds.max(1e-9),
+        report.remote,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `codi bench sync`: the data tree pushed to and pulled from a local S3 server (s3s-fs on
+/// loopback), then one large file; MB/s of each.
+pub(crate) fn sync_bench(args: &SyncBenchArgs) -> Result<ExitCode> {
+    use codi_sync::server::LocalServer;
+    let binary = LocalServer::find().context(
+        "s3s-fs is not installed (cargo install --locked s3s-fs --version 0.14.1 --features binary), or set CODI_S3_SERVER",
+    )?;
+    let dir = tempfile::tempdir().context("a temporary directory")?;
+    let server = LocalServer::start(&binary, &dir.path().join("s3"), &["bench"])?;
+    let options = |prefix: &str| codi_sync::Options {
+        jobs: args.jobs.max(1),
+        ..codi_sync::Options::new(server.remote("bench", prefix))
+    };
+    let row = |label: &str, report: &codi_sync::Report| {
+        anstream::println!(
+            "{label:<34} {:>6} files {:>9.1} MB moved in {:>6.2}s  {:>8.1} MB/s",
+            report.transferred.len(),
+            report.transferred_bytes as f64 / 1e6,
+            report.seconds,
+            report.transferred_bytes as f64 / 1e6 / report.seconds.max(1e-9)
+        );
+    };
+    let source = Layout::new(&args.data);
+    let pushed = codi_sync::push(&source, &options("tree"), &Quiet)?;
+    if pushed.files == 0 {
+        bail!("{}: no stage outputs to push (make data-prepare)", args.data.display());
+    }
+    anstream::println!(
+        "{}: {} files, {:.1} MB, to s3s-fs on {} ({} requests in flight)",
+        args.data.display(),
+        pushed.files,
+        pushed.bytes as f64 / 1e6,
+        server.endpoint(),
+        args.jobs
+    );
+    row("push (empty remote)", &pushed);
+    row("push again (nothing changed)", &codi_sync::push(&source, &options("tree"), &Quiet)?);
+    let target = Layout::new(dir.path().join("pulled"));
+    row("pull (empty tree)", &codi_sync::pull(&target, &options("tree"), &Quiet)?);
+    row("pull again (all local, hashed)", &codi_sync::pull(&target, &options("tree"), &Quiet)?);
+    if args.large > 0 {
+        let large = Layout::new(dir.path().join("large"));
+        std::fs::create_dir_all(large.pairs())?;
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let bytes: Vec<u8> = (0..args.large << 17)
+            .flat_map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()
+            })
+            .collect();
+        std::fs::write(large.pairs().join("pairs.parquet"), bytes)?;
+        let label = format!("push one {} MiB file (multipart)", args.large);
+        row(&label, &codi_sync::push(&large, &options("large"), &Quiet)?);
+        let label = format!("pull one {} MiB file", args.large);
+        row(&label, &codi_sync::pull(&Layout::new(dir.path().join("large-pulled")), &options("large"), &Quiet)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }

@@ -30,6 +30,13 @@ pub(crate) struct Args {
     /// (LLM_ENABLED, CODE_MODEL, ADAPTER_PATH …) overrides it.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Write each recommendation as a git-format patch against the project's Dockerfile and a
+    /// suggested commit message, into the run (`<project>/recommended.patch`, `commit-message.txt`).
+    #[arg(long)]
+    patch: bool,
+    /// Also write the recommended candidate into each project's Dockerfile (implies --patch).
+    #[arg(long)]
+    apply: bool,
 }
 
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
@@ -39,6 +46,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         skip_llm: args.skip_llm,
         endpoint: args.endpoint.clone(),
         serve: ServeConfig::load(args.config.as_deref())?,
+        patch: args.patch,
+        apply: args.apply,
     };
     let outcome = codi_run::run(&options, &Bar::new())?;
     let run = &outcome.record;
@@ -54,6 +63,11 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             (status, None) => status.as_str().to_owned(),
         };
         anstream::println!("{}: {recommended}", p.name);
+        if let Some(patch) = &p.patch {
+            let file = outcome.dir.join(&p.name).join(codi_run::PATCH_FILE);
+            let applied = if patch.applied { format!("applied to {}; ", patch.path) } else { String::new() };
+            anstream::println!("  {applied}patch: git -C {} apply {}", patch.root.display(), file.display());
+        }
         for problem in &p.problems {
             anstream::println!("  {} {}: {}", "failed".red(), problem.step.as_str(), problem.message);
         }

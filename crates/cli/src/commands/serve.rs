@@ -2,6 +2,7 @@
 //! these flags), until SIGTERM or Ctrl-C, after which in-flight requests finish.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use std::fmt::Write as _;
 
@@ -29,6 +30,10 @@ pub(crate) struct Args {
     /// Model threads (LLAMA_CPP_THREADS; 0: every core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Do not serve: ask the server this configuration describes, on this machine, for /healthz
+    /// and exit 0 when it is ready (the container's HEALTHCHECK).
+    #[arg(long)]
+    check: bool,
 }
 
 impl Args {
@@ -51,8 +56,23 @@ impl Args {
     }
 }
 
-pub(crate) fn run(args: &Args) -> Result<()> {
+pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let config = args.config()?;
+    if args.check {
+        // Docker's HEALTHCHECK reads 1 as unhealthy (2 is reserved).
+        return Ok(match codi_serve::client::probe(&config) {
+            Ok(health) => {
+                let mode = health.mode.map_or("?", |m| m.as_str());
+                let model = health.model_id.unwrap_or_default();
+                anstream::println!("{} {}: {model}, mode {mode}", config.local_url(), health.status);
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                anstream::eprintln!("codi serve --check: unhealthy: {error}");
+                ExitCode::FAILURE
+            }
+        });
+    }
     if config.threads > 0 {
         // The model's kernels run on rayon's global pool.
         rayon::ThreadPoolBuilder::new()
@@ -68,7 +88,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         anstream::eprintln!("codi serve: listening on http://{} (loading the model)", listener.local_addr()?);
         codi_serve::serve(config, listener, shutdown_signal(), announce).await?;
         anstream::eprintln!("codi serve: stopped");
-        Ok(())
+        Ok(ExitCode::SUCCESS)
     })
 }
 
