@@ -35,7 +35,7 @@ impl Mount {
 
     /// A cache or tmpfs mount: what the RUN writes under its target is not committed to the
     /// image, so clean-up rules (hadolint's `hasCacheOrTmpfsMountWith`) treat both alike.
-    pub fn is_cache(&self) -> bool {
+    pub fn is_cache_or_tmpfs(&self) -> bool {
         matches!(self.kind.as_str(), "cache" | "tmpfs")
     }
 }
@@ -47,9 +47,9 @@ mod tests {
     #[test]
     fn parses_fields() {
         let m = Mount::parse("type=cache,id=pip,target=/root/.cache/pip,sharing=locked");
-        assert!(m.is_cache());
+        assert!(m.is_cache_or_tmpfs());
         assert_eq!((m.target.as_deref(), m.id.as_deref()), (Some("/root/.cache/pip"), Some("pip")));
-        assert!(Mount::parse("type=tmpfs,target=/var/lib/apt/lists").is_cache());
+        assert!(Mount::parse("type=tmpfs,target=/var/lib/apt/lists").is_cache_or_tmpfs());
         let m = Mount::parse("source=go.sum,dst=/src/go.sum");
         assert_eq!(
             (m.kind.as_str(), m.source.as_deref(), m.target.as_deref()),

@@ -1,6 +1,6 @@
 //! Alpine packages: apk.
 
-use super::{Check, Sink, cache_targets, check_runs};
+use super::{Check, Sink, check_runs, mounted_over};
 use crate::lint::{Context, Item, declare_rule};
 use crate::shell::Command;
 
@@ -83,7 +83,7 @@ impl Check for ApkNoCache {
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         for item in items {
             let Some(script) = &item.script else { continue };
-            let cached = cache_targets(item).iter().any(|t| t.contains("/var/cache/apk"));
+            let cached = mounted_over(item, "/var/cache/apk");
             if !cached && script.commands.iter().any(|c| is_apk_add(c) && !c.has_flag("no-cache")) {
                 sink.report(item.span);
             }

@@ -1,6 +1,6 @@
 //! Debian and Ubuntu packages: apt-get.
 
-use super::{Check, Sink, cache_targets, check_runs, report_shipped};
+use super::{Check, Sink, check_runs, mounted_over, report_shipped};
 use crate::lint::{Context, Item, declare_rule};
 use crate::shell::{Command, Script};
 
@@ -88,8 +88,7 @@ impl Check for AptListsNotRemoved {
                 script.commands.iter().any(|c| ["apt-get", "apt", "aptitude"].iter().any(|p| c.is(p, "update")));
             let cleans =
                 script.commands.iter().any(|c| c.name == "rm" && c.has_any_arg(&["-rf", "/var/lib/apt/lists/*"]));
-            let caches = cache_targets(item);
-            let mounted = |dir: &str| caches.iter().any(|t| t.contains(dir));
+            let mounted = |dir: &str| mounted_over(item, dir);
             let cached = mounted("/var/lib/apt/lists") || (mounted("/var/lib/apt") && mounted("/var/cache/apt"));
             updates && !cleans && !cached
         });

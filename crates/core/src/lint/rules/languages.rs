@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Check, Sink, cache_targets, check_runs, report_shipped};
+use super::{Check, Sink, check_runs, mounted_over, report_shipped};
 use crate::lint::{Context, Item, declare_rule};
 use crate::shell::Command;
 use crate::syntax::InstructionKind;
@@ -191,7 +191,7 @@ impl Check for PipNoCacheDir {
                         .split("PIP_NO_CACHE_DIR=")
                         .skip(1)
                         .any(|v| TRUTHY.iter().any(|t| v.starts_with(t)));
-                    let cached = cache_targets(item).iter().any(|t| t.contains(".cache/pip"));
+                    let cached = mounted_over(item, ".cache/pip");
                     let forgot = script
                         .commands
                         .iter()
@@ -295,7 +295,7 @@ impl Check for YarnCacheNotCleaned {
         report_shipped(items, sink, |item| {
             item.script.as_ref().is_some_and(|s| {
                 let clean = |c: &Command| c.name == "yarn" && c.has_any_arg(&["cache", "clean"]);
-                let mounted = cache_targets(item).iter().any(|t| t.contains(".cache/yarn"));
+                let mounted = mounted_over(item, ".cache/yarn");
                 s.not_followed_by(|c| c.is("yarn", "install"), clean) && (s.commands.iter().any(clean) || !mounted)
             })
         });

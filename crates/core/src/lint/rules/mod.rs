@@ -162,15 +162,14 @@ pub(crate) fn is_url(path: &str) -> bool {
     path.starts_with("https://") || path.starts_with("http://")
 }
 
-/// Targets of the RUN's cache and tmpfs mounts (`--mount=type=cache|tmpfs`): nothing written there
-/// stays in the image. Without a trailing slash.
-pub(crate) fn cache_targets(item: &Item<'_>) -> Vec<String> {
+/// Whether a cache or tmpfs mount of the RUN (`--mount=type=cache|tmpfs`) covers `dir`, so that
+/// nothing written there stays in the image. As in hadolint, a target covers `dir` when it
+/// contains it.
+pub(crate) fn mounted_over(item: &Item<'_>, dir: &str) -> bool {
     item.instruction
         .mounts()
-        .filter(crate::syntax::Mount::is_cache)
-        .filter_map(|m| m.target)
-        .map(|t| t.trim_end_matches('/').to_owned())
-        .collect()
+        .filter(crate::syntax::Mount::is_cache_or_tmpfs)
+        .any(|m| m.target.is_some_and(|t| t.contains(dir)))
 }
 
 /// Reports flagged items that ship in the final image: those of the last stage and of the

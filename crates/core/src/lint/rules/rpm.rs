@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{Check, Sink, cache_targets, check_runs};
+use super::{Check, Sink, check_runs, mounted_over};
 use crate::lint::{Context, Item, declare_rule};
 use crate::shell::{Command, Script};
 use crate::syntax::InstructionKind;
@@ -330,9 +330,7 @@ impl Check for ZypperNoClean {
             let Some(script) = &item.script else { continue };
             let install = |c: &Command| c.name == "zypper" && c.has_any_arg(&["install", "in"]);
             let clean = |c: &Command| c.name == "zypper" && c.has_any_arg(&["clean", "cc"]);
-            if script.not_followed_by(install, clean)
-                && !cache_targets(item).iter().any(|t| t.contains("/var/cache/zypp"))
-            {
+            if script.not_followed_by(install, clean) && !mounted_over(item, "/var/cache/zypp") {
                 sink.report(item.span);
             }
         }
@@ -448,9 +446,7 @@ impl Check for DnfNoClean {
                 let install = |c: &Command| c.name == *program && c.has_any_arg(DNF_INSTALLS);
                 script.not_followed_by(install, |c| cleans(c, program, "/var/cache/libdnf5*"))
             });
-            if uncleaned
-                && !cache_targets(item).iter().any(|t| t.contains("/var/cache/libdnf5") || t.contains(".cache/libdnf5"))
-            {
+            if uncleaned && !(mounted_over(item, "/var/cache/libdnf5") || mounted_over(item, ".cache/libdnf5")) {
                 sink.report(item.span);
             }
         }
