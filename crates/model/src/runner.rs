@@ -53,47 +53,69 @@ impl Runner for Transformer {
 
 /// Runs `steps` as one forward: their tokens go through every linear layer together, and each
 /// attends over its own cache ([`Transformer::forward_many`]), so each gets back what it would
-/// alone.
+/// alone. The last positions that `LastLogits` steps read go through the LM head (the largest
+/// matrix) together too.
 pub fn run_steps(model: &Transformer, mut steps: Vec<Step>) -> Vec<Stepped> {
     let hidden: Vec<Tensor<3>> = if let [step] = steps.as_mut_slice() {
         vec![model.forward(&step.ids, step.valid.as_deref(), &mut step.cache)]
     } else {
         model.forward_many(&mut steps)
     };
+    let lasts: Vec<Tensor<3>> = steps
+        .iter()
+        .zip(&hidden)
+        .filter(|(step, _)| step.readout == Readout::LastLogits)
+        .flat_map(|(step, hidden)| last_positions(step, hidden))
+        .collect();
+    let mut last_logits = rows_of(model, lasts).into_iter();
     steps
         .into_iter()
         .zip(hidden)
         .map(|(step, hidden)| {
-            let values = read(model, &hidden, &step);
+            let values = match &step.readout {
+                Readout::Cache => Vec::new(),
+                Readout::LastLogits => last_logits.by_ref().take(hidden.dims()[0]).collect(),
+                Readout::Logprobs(targets) => logprobs(model, &hidden, targets),
+            };
             Stepped { cache: step.cache, values }
         })
         .collect()
 }
 
-/// A step's readout from its final hidden states `[rows, seq, hidden]`.
-fn read(model: &Transformer, hidden: &Tensor<3>, step: &Step) -> Vec<Vec<f32>> {
+/// Each row's hidden state `[1, 1, hidden]` at its last valid position.
+fn last_positions(step: &Step, hidden: &Tensor<3>) -> Vec<Tensor<3>> {
     let [rows, width, size] = hidden.dims();
-    match &step.readout {
-        Readout::Cache => Vec::new(),
-        Readout::LastLogits => (0..rows)
-            .map(|r| {
-                let last = step.valid.as_ref().map_or(width - 1, |v| v[r].iter().rposition(|&x| x).unwrap_or(0));
-                let at = hidden.clone().narrow(0, r, 1).narrow(1, last, 1).reshape([1, 1, size]);
-                model.logits(at).into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 logits")
-            })
-            .collect(),
-        Readout::Logprobs(targets) => {
-            let flat: Vec<i64> =
-                targets.iter().flat_map(|t| (0..width).map(move |i| t.get(i).map_or(0, |&id| i64::from(id)))).collect();
-            let logprobs = log_softmax(model.logits(hidden.clone()), 2);
-            let targets_tensor = Tensor::<3, Int>::from_data(TensorData::new(flat, [rows, width, 1]), &hidden.device());
-            let picked = logprobs
-                .gather(2, targets_tensor)
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .expect("f32 log-probabilities");
-            targets.iter().enumerate().map(|(r, target)| picked[r * width..r * width + target.len()].to_vec()).collect()
-        }
+    (0..rows)
+        .map(|r| {
+            let last = step.valid.as_ref().map_or(width - 1, |v| v[r].iter().rposition(|&x| x).unwrap_or(0));
+            hidden.clone().narrow(0, r, 1).narrow(1, last, 1).reshape([1, 1, size])
+        })
+        .collect()
+}
+
+/// The logits of hidden states `[1, 1, hidden]`, in one LM-head call.
+fn rows_of(model: &Transformer, lasts: Vec<Tensor<3>>) -> Vec<Vec<f32>> {
+    if lasts.is_empty() {
+        return Vec::new();
     }
+    let rows = lasts.len();
+    let logits = model.logits(Tensor::cat(lasts, 0)).into_data().convert::<f32>().try_into_vec::<f32>();
+    let logits = logits.expect("f32 logits");
+    logits.chunks(logits.len() / rows).map(<[f32]>::to_vec).collect()
+}
+
+/// Each row's log-probability of its targets, from its hidden states `[rows, seq, hidden]`.
+fn logprobs(model: &Transformer, hidden: &Tensor<3>, targets: &[Vec<u32>]) -> Vec<Vec<f32>> {
+    let [rows, width, _] = hidden.dims();
+    let flat: Vec<i64> =
+        targets.iter().flat_map(|t| (0..width).map(move |i| t.get(i).map_or(0, |&id| i64::from(id)))).collect();
+    let logprobs = log_softmax(model.logits(hidden.clone()), 2);
+    let targets_tensor = Tensor::<3, Int>::from_data(TensorData::new(flat, [rows, width, 1]), &hidden.device());
+    let picked = logprobs
+        .gather(2, targets_tensor)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 log-probabilities");
+    targets.iter().enumerate().map(|(r, target)| picked[r * width..r * width + target.len()].to_vec()).collect()
 }
