@@ -55,17 +55,7 @@ fn serving_prompts_equal_the_training_prompts_of_the_sample_projects() {
             .unwrap_or_else(|| panic!("{}: no {task} prompt at serving time", path.display()));
         let trained: Vec<Message> = serde_json::from_str(&pair.chat).expect("chat");
         assert_eq!(trained[..2], served.messages(), "{} {task}", path.display());
-        let sent = codi_serve::api::ProjectInput {
-            dockerfile: loaded.source.clone(),
-            files: loaded
-                .files
-                .paths
-                .iter()
-                .map(|p| (p.clone(), loaded.manifest(p).unwrap_or_default().to_owned()))
-                .collect(),
-            name: Some(loaded.name()),
-            context_bytes: Some(loaded.context_bytes),
-        };
+        let sent = codi_serve::api::ProjectInput::from_project(&loaded, &loaded.name());
         let asked = service.prompt(task, &sent).expect("a project").expect("the task applies");
         assert_eq!(trained[..2], asked.messages(), "{} {task}: the server's prompt", path.display());
         assert_eq!(pair.input, served.input_json(), "{} {task}", path.display());

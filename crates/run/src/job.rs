@@ -155,7 +155,7 @@ impl Job<'_> {
             problems.push(Problem { step: Step::Write, message: error.to_string() });
         }
         let mut candidates = candidates(&name, &rewrite);
-        let input = project_input(&loaded, &name);
+        let input = ProjectInput::from_project(&loaded, &name);
         let (status, ranking) = match candidates.len() {
             0 => (Status::NoRule, None),
             1 => (Status::OneCandidate, None),
@@ -320,23 +320,6 @@ fn apply_ranking(candidates: &mut [CandidateRecord], response: &RankResponse) ->
     }
     candidates.sort_by_key(|c| c.rank);
     Ok(())
-}
-
-/// The project as the server reads it: the Dockerfile, and every file of the build context by
-/// path, with the manifests' text (the rules read no other file's content).
-fn project_input(project: &Project, name: &str) -> ProjectInput {
-    let files = project
-        .files
-        .paths
-        .iter()
-        .map(|path| (path.clone(), project.manifest(path).unwrap_or_default().to_owned()))
-        .collect();
-    ProjectInput {
-        dockerfile: project.source.clone(),
-        files,
-        name: Some(name.to_owned()),
-        context_bytes: Some(project.context_bytes),
-    }
 }
 
 /// Whether the rule's candidate fixes a finding of the original: an explanation is of those

@@ -42,6 +42,25 @@ pub struct ProjectInput {
     pub context_bytes: Option<u64>,
 }
 
+impl ProjectInput {
+    /// A loaded project as a client sends it: the Dockerfile, and every file of the build
+    /// context by path, with the manifests' text (the rules read no other file's content).
+    pub fn from_project(project: &codi_core::project::Project, name: &str) -> Self {
+        let files = project
+            .files
+            .paths
+            .iter()
+            .map(|path| (path.clone(), project.manifest(path).unwrap_or_default().to_owned()))
+            .collect();
+        Self {
+            dockerfile: project.source.clone(),
+            files,
+            name: Some(name.to_owned()),
+            context_bytes: Some(project.context_bytes),
+        }
+    }
+}
+
 /// A candidate Dockerfile the client rendered itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

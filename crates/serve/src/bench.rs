@@ -2,7 +2,6 @@
 //! air-gapped client): at each level of concurrent clients, a fixed number of rank requests over
 //! the sample projects, with throughput, latency quantiles, errors and 503s.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -206,18 +205,10 @@ fn sample_projects(samples: &Path) -> Result<Vec<(String, ProjectInput)>> {
     let mut dirs: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.join("Dockerfile").is_file()).collect();
     dirs.sort();
     for dir in dirs {
-        let read = |path: &Path| std::fs::read_to_string(path).map_err(|e| Error::io(path, e));
-        let dockerfile = read(&dir.join("Dockerfile"))?;
-        let mut files = BTreeMap::new();
         let project = codi_core::project::Project::load(&dir, &codi_core::syntax::ParseOptions::default())?;
-        for (path, text) in project.files.manifests {
-            files.insert(path, text);
-        }
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        out.push((
-            name.clone(),
-            ProjectInput { dockerfile, files, name: Some(name), context_bytes: Some(project.context_bytes) },
-        ));
+        let input = ProjectInput::from_project(&project, &name);
+        out.push((name, input));
     }
     Ok(out)
 }

@@ -179,7 +179,7 @@ struct Staging {
 
 impl Staging {
     fn new(root: &Path) -> Result<Self> {
-        let dir = root.join(".codi-sync").join("pull");
+        let dir = crate::transfer::state_dir(root).join("pull");
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(Error::io(&dir))?;
         }

@@ -124,7 +124,7 @@ pub(crate) async fn push(layout: &Layout, options: &Options, progress: &dyn Prog
 
 /// `<data>/.codi-sync/uploads.json`: multipart uploads in progress.
 fn uploads_path(layout: &Layout) -> PathBuf {
-    layout.root.join(".codi-sync").join("uploads.json")
+    crate::transfer::state_dir(&layout.root).join("uploads.json")
 }
 
 /// The multipart uploads a push has begun and not completed, by object URL.

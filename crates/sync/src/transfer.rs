@@ -83,6 +83,12 @@ pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T>
     tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
+/// `<data>/.codi-sync/`: what a push or pull has under way (uploads in progress, a pull's
+/// staging), removed when nothing is.
+pub(crate) fn state_dir(root: &Path) -> PathBuf {
+    root.join(".codi-sync")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

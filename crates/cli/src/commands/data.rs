@@ -474,9 +474,12 @@ fn sync(command: &Sync) -> Result<ExitCode> {
 /// loopback), then one large file; MB/s of each.
 pub(crate) fn sync_bench(args: &SyncBenchArgs) -> Result<ExitCode> {
     use codi_sync::server::LocalServer;
-    let binary = LocalServer::find().context(
-        "s3s-fs is not installed (cargo install --locked s3s-fs --version 0.14.1 --features binary), or set CODI_S3_SERVER",
-    )?;
+    let binary = LocalServer::find().with_context(|| {
+        format!(
+            "s3s-fs is not installed (cargo install --locked s3s-fs --version 0.14.1 --features binary), or set {}",
+            codi_sync::server::SERVER_ENV
+        )
+    })?;
     let dir = tempfile::tempdir().context("a temporary directory")?;
     let server = LocalServer::start(&binary, &dir.path().join("s3"), &["bench"])?;
     let options = |prefix: &str| codi_sync::Options {

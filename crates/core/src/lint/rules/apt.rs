@@ -133,7 +133,7 @@ impl Check for AptGetNoYes {
 /// flags, so `-qqq` and `-q --quiet` do not count.
 fn assumes_yes(cmd: &Command) -> bool {
     let count = |flag: &str| cmd.flags().filter(|f| *f == flag).count();
-    cmd.has_any_flag(&["y", "yes", "qq", "assume-yes"]) || count("q") == 2 || count("quiet") == 2 || cmd.has_arg("-q=2")
+    cmd.has_any_flag(&["y", "yes", "assume-yes"]) || count("q") == 2 || count("quiet") == 2 || cmd.has_arg("-q=2")
 }
 
 declare_rule! {

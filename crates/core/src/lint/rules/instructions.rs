@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::from::RawImage;
-use super::{Check, Sink, strip_quotes};
+use super::{Check, Sink, strip_quotes, variable_references};
 use crate::lint::{Context, Item, declare_rule};
 use crate::syntax::{Arguments, Healthcheck, InstructionKind, Span};
 
@@ -264,16 +264,6 @@ impl Check for InvalidOnbuild {
     }
 }
 
-/// hadolint's test for a reference to `name`: `${name}` anywhere, or `$name` where what follows
-/// cannot continue a variable name (`$A.b` and `$A` refer to A, `$AB` and `${A:-x}` do not).
-fn references(value: &str, name: &str) -> bool {
-    value.contains(&format!("${{{name}}}"))
-        || value
-            .split(&format!("${name}"))
-            .skip(1)
-            .any(|rest| !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
-}
-
 /// An ENV value as hadolint reads it: quotes removed, escapes kept (but `\"` inside double
 /// quotes is `"`). A `$` that is literal in ENV (single-quoted or escaped) is left out: it refers
 /// to nothing, though hadolint still sees a reference there.
@@ -335,7 +325,11 @@ impl Check for EnvSelfReference {
                     let values: Vec<String> =
                         env.pairs.iter().map(|p| env_value_text(&p.value.raw, cx.escape())).collect();
                     let self_reference = keys.iter().enumerate().any(|(i, key)| {
-                        !defined.contains(key) && values.iter().enumerate().any(|(j, v)| i != j && references(v, key))
+                        !defined.contains(key)
+                            && values
+                                .iter()
+                                .enumerate()
+                                .any(|(j, v)| i != j && variable_references(v).any(|n| n == key))
                     });
                     if self_reference {
                         sink.report(item.span);

@@ -162,6 +162,19 @@ pub(crate) fn is_url(path: &str) -> bool {
     path.starts_with("https://") || path.starts_with("http://")
 }
 
+/// The names a word refers to, as hadolint reads references: `${NAME}` exactly, or `$NAME` up to
+/// the first character that cannot continue a name (`$A.b` refers to A; `$AB` to AB;
+/// `${A:-default}` to nothing).
+pub(crate) fn variable_references(word: &str) -> impl Iterator<Item = &str> {
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    word.split('$').skip(1).filter_map(move |rest| match rest.strip_prefix('{') {
+        Some(braced) => {
+            braced.split_once('}').map(|(name, _)| name).filter(|n| !n.is_empty() && n.chars().all(is_name_char))
+        }
+        None => Some(&rest[..rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len())]).filter(|n| !n.is_empty()),
+    })
+}
+
 /// Whether a cache or tmpfs mount of the RUN (`--mount=type=cache|tmpfs`) covers `dir`, so that
 /// nothing written there stays in the image. As in hadolint, a target covers `dir` when it
 /// contains it.

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{Check, Sink, check_runs, mounted_over};
+use super::{Check, Sink, check_runs, mounted_over, variable_references};
 use crate::lint::{Context, Item, declare_rule};
 use crate::shell::{Command, Script};
 use crate::syntax::InstructionKind;
@@ -70,18 +70,6 @@ impl<'a> Variables<'a> {
     }
 }
 
-/// The names a word refers to as `$NAME` or `${NAME}`; hadolint matches the text `${NAME}`, so
-/// `${NAME:-default}` refers to nothing.
-fn references(word: &str) -> impl Iterator<Item = &str> {
-    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    word.split('$').skip(1).filter_map(move |rest| match rest.strip_prefix('{') {
-        Some(braced) => {
-            braced.split_once('}').map(|(name, _)| name).filter(|n| !n.is_empty() && n.chars().all(is_name_char))
-        }
-        None => Some(&rest[..rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len())]).filter(|n| !n.is_empty()),
-    })
-}
-
 /// hadolint's `packageVersionFixed`: `name-version[-release]`, where the parts after the name
 /// are version characters and one starts with a digit, or a variable defined by ENV or ARG
 /// gives them. A local `.rpm` file is pinned by its contents (hadolint wants a dash in it too).
@@ -91,7 +79,7 @@ fn rpm_pinned(package: &str, variables: &Variables<'_>) -> bool {
     }
     let Some((_, version)) = package.split_once('-') else { return false };
     if package.contains('$') {
-        return references(package).any(|name| variables.defined(name));
+        return variable_references(package).any(|name| variables.defined(name));
     }
     let parts: Vec<&str> = version.split('-').collect();
     parts.iter().all(|p| p.chars().all(|c| c.is_ascii_alphanumeric() || ".~^_:+".contains(c)))
