@@ -61,12 +61,12 @@ impl Runner for EngineRunner {
     }
 }
 
-/// Starts the engine thread for `model` (`adapter`: the adapter's version, which keys its
-/// prompt cache). The thread ends when the last runner is dropped.
-pub(crate) fn start(model: Transformer, adapter: Option<String>, max_rows: usize) -> (EngineRunner, Arc<EngineStats>) {
+/// Starts the engine thread for `model` (with its adapter attached, if any: the engine and its
+/// prompt cache serve that one adapter). The thread ends when the last runner is dropped.
+pub(crate) fn start(model: Transformer, max_rows: usize) -> (EngineRunner, Arc<EngineStats>) {
     let (jobs, queue) = channel();
     let stats = Arc::new(EngineStats::default());
-    let engine = Engine { model, adapter, max_rows: max_rows.max(1), cache: Vec::new(), stats: Arc::clone(&stats) };
+    let engine = Engine { model, max_rows: max_rows.max(1), cache: Vec::new(), stats: Arc::clone(&stats) };
     std::thread::Builder::new()
         .name("codi-engine".into())
         .spawn(move || engine.run(&queue))
@@ -76,10 +76,9 @@ pub(crate) fn start(model: Transformer, adapter: Option<String>, max_rows: usize
 
 struct Engine {
     model: Transformer,
-    adapter: Option<String>,
     max_rows: usize,
-    /// (adapter, prompt tokens, their cache).
-    cache: Vec<(Option<String>, Vec<u32>, KvCache)>,
+    /// (prompt tokens, their cache).
+    cache: Vec<(Vec<u32>, KvCache)>,
     stats: Arc<EngineStats>,
 }
 
@@ -150,15 +149,13 @@ impl Engine {
             .cache
             .iter()
             .enumerate()
-            .filter(|(_, (adapter, cached, _))| {
-                *adapter == self.adapter && cached.len() <= ids.len() && ids.starts_with(cached)
-            })
-            .max_by_key(|(_, (_, cached, _))| cached.len())
-            .map(|(at, (_, cached, _))| (at, cached.len()));
+            .filter(|(_, (cached, _))| cached.len() <= ids.len() && ids.starts_with(cached))
+            .max_by_key(|(_, (cached, _))| cached.len())
+            .map(|(at, (cached, _))| (at, cached.len()));
         let (cache, done) = match hit {
             Some((at, len)) if len == ids.len() || len >= MIN_SHARED_PREFIX => {
                 let entry = self.cache.remove(at);
-                let cache = entry.2.clone();
+                let cache = entry.1.clone();
                 self.cache.push(entry);
                 (cache, len)
             }
@@ -176,7 +173,7 @@ impl Engine {
             if self.cache.len() >= PROMPT_CACHE_ENTRIES {
                 self.cache.remove(0);
             }
-            self.cache.push((self.adapter.clone(), ids.clone(), cache.clone()));
+            self.cache.push((ids.clone(), cache.clone()));
         }
         Stepped { cache, values: Vec::new() }
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use codi_assist::{AssistOptions, Assistant, Response, RulesOnly, chat_prompt, softmax};
+use codi_assist::{Assistant, Response, RulesOnly, chat_prompt, softmax};
 use codi_core::analysis::ProjectFiles;
 use codi_core::project::Project;
 use codi_core::rewrite::{Rewrite, Ruleset, candidate};
@@ -460,13 +460,8 @@ fn load(config: &ServeConfig, ruleset: &Ruleset, adapter: Option<&Path>) -> Resu
         _ => None,
     };
     let model_id = loaded.model.repo.clone().unwrap_or_else(|| loaded.model.source.display().to_string());
-    let (runner, stats) = engine::start(
-        loaded.model.transformer,
-        adapter.as_ref().map(|a| a.checksum.clone()),
-        config.limits.max_batch_rows,
-    );
-    let options = AssistOptions { ..config.assist };
-    let assistant = Assistant::with_runner(Box::new(runner), loaded.model.tokenizer, &ruleset.catalog, options);
+    let (runner, stats) = engine::start(loaded.model.transformer, config.limits.max_batch_rows);
+    let assistant = Assistant::with_runner(Box::new(runner), loaded.model.tokenizer, &ruleset.catalog, config.assist);
     Ok(Generation {
         assistant: Some(assistant),
         adapter,
