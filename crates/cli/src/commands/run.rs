@@ -49,6 +49,9 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         patch: args.patch,
         apply: args.apply,
     };
+    if !options.skip_llm {
+        super::serve::use_model_threads(&options.serve)?;
+    }
     let outcome = codi_run::run(&options, &Bar::new())?;
     let run = &outcome.record;
     for p in &run.projects {

@@ -73,13 +73,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             }
         });
     }
-    if config.threads > 0 {
-        // The model's kernels run on rayon's global pool.
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(config.threads)
-            .build_global()
-            .context("setting the model threads")?;
-    }
+    use_model_threads(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(async {
         let address = config.address();
@@ -92,9 +86,23 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     })
 }
 
+/// Sizes the pool the model's kernels run on (rayon's global pool) to the configuration's
+/// `threads` (LLAMA_CPP_THREADS), when set: every command that loads the served model calls it
+/// first.
+pub(crate) fn use_model_threads(config: &ServeConfig) -> Result<()> {
+    if config.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(config.threads)
+            .build_global()
+            .context("setting the model threads")?;
+    }
+    Ok(())
+}
+
 /// `codi bench serve`: the load, as a table.
 pub(crate) fn bench(args: &Args, samples: &std::path::Path, levels: &[usize], requests: usize) -> Result<()> {
     let config = args.config()?;
+    use_model_threads(&config)?;
     let report = codi_serve::bench::run(config, samples, levels, requests)?;
     let single = report.levels.iter().find(|l| l.clients == 1).map(codi_serve::bench::Level::throughput);
     let mut out = format!(
