@@ -265,7 +265,7 @@ async fn load_adapter(State(state): State<AppState>, body: Bytes) -> Result<Json
 async fn metrics(State(state): State<AppState>) -> Response {
     let service = state.inner.service.get();
     let generation = service.map(|s| s.generation());
-    let failures = service.map_or(0, |s| s.telemetry_failures().len());
+    let failures = service.map_or(0, |s| s.telemetry_failures());
     let limit = state.inner.config.limits.queue;
     let text = state.inner.metrics.render(generation.as_deref(), state.queue_depth(), limit, failures);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()

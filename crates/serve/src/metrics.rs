@@ -51,7 +51,7 @@ impl Metrics {
         generation: Option<&Generation>,
         queue_depth: usize,
         queue_limit: usize,
-        telemetry_failures: usize,
+        telemetry_failures: u64,
     ) -> String {
         let c = self.counters.lock().expect("metrics lock");
         let mut out = String::new();

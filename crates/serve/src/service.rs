@@ -3,6 +3,7 @@
 //! (so codi-tasks'): the same bytes the pairs were trained on.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -61,14 +62,14 @@ pub struct Service {
 struct Recorder {
     records: Option<std::sync::mpsc::Sender<RankingRecord>>,
     writer: Option<std::thread::JoinHandle<()>>,
-    /// Appends that failed (the reason is kept for `/metrics` readers and the log).
-    failures: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Rankings whose append failed, for `/metrics` (each failure's reason goes to the log).
+    failures: Arc<AtomicU64>,
 }
 
 impl Recorder {
     fn start(telemetry: Telemetry) -> Self {
         let (records, queue) = std::sync::mpsc::channel::<RankingRecord>();
-        let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let failures = Arc::new(AtomicU64::new(0));
         let failed = Arc::clone(&failures);
         let writer = std::thread::Builder::new()
             .name("codi-telemetry".into())
@@ -77,7 +78,8 @@ impl Recorder {
                     let mut batch = vec![first];
                     batch.extend(queue.try_iter());
                     if let Err(error) = telemetry.append_all(&batch) {
-                        failed.lock().expect("failures lock").push(error.to_string());
+                        failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        eprintln!("codi serve: telemetry: {} ranking(s) not recorded: {error}", batch.len());
                     }
                 }
             })
@@ -138,9 +140,9 @@ impl Service {
         &self.config
     }
 
-    /// Telemetry appends that failed so far, with their reasons.
-    pub fn telemetry_failures(&self) -> Vec<String> {
-        self.telemetry.failures.lock().expect("failures lock").clone()
+    /// Rankings the telemetry file could not record so far.
+    pub fn telemetry_failures(&self) -> u64 {
+        self.telemetry.failures.load(Ordering::Relaxed)
     }
 
     pub fn health(&self) -> Health {
