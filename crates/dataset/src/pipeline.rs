@@ -229,7 +229,7 @@ impl Progress for Quiet {
 
 /// Previous outputs of a stage that a run may reuse: those written with the same fingerprint
 /// and the current schema. `full` (`--full`) reuses nothing.
-pub fn reusable_parts<T: Serialize + DeserializeOwned>(
+pub fn reusable_parts<T: Serialize + DeserializeOwned + Send + 'static>(
     files: &StageFiles,
     fingerprint: &str,
     full: bool,
@@ -282,8 +282,8 @@ impl RowStage {
         mut tally: impl FnMut(&O, &mut Stats),
     ) -> Result<Stats>
     where
-        I: DeserializeOwned + Keyed + Send,
-        O: Serialize + DeserializeOwned + Derived + Send,
+        I: DeserializeOwned + Keyed + Send + 'static,
+        O: Serialize + DeserializeOwned + Derived + Send + 'static,
     {
         use rayon::prelude::*;
         let started = std::time::Instant::now();
@@ -373,7 +373,10 @@ impl RowStage {
 }
 
 /// Calls `f` on every row of every part, in order, batch by batch.
-pub fn for_each_row<T: DeserializeOwned>(parts: &[PathBuf], mut f: impl FnMut(T) -> Result<()>) -> Result<()> {
+pub fn for_each_row<T: DeserializeOwned + Send + 'static>(
+    parts: &[PathBuf],
+    mut f: impl FnMut(T) -> Result<()>,
+) -> Result<()> {
     for part in parts {
         for batch in TableReader::<T>::open(part, None)? {
             for row in batch? {

@@ -6,14 +6,13 @@
 //! only by [`TableWriter::finish`].
 
 use std::fs::File;
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
 use arrow_schema::{FieldRef, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde::Serialize;
@@ -35,19 +34,26 @@ pub fn fields<T: Serialize + DeserializeOwned>() -> Result<Vec<FieldRef>> {
         .map_err(|e| table_error(Path::new(std::any::type_name::<T>()), e))
 }
 
-/// Writes rows of `T` to a Parquet file, batch by batch.
+/// Writes rows of `T` to a Parquet file, batch by batch. A full batch is handed to an encoder
+/// thread (Arrow conversion, compression, the write), so that the stage goes on computing the
+/// next one meanwhile (a rendezvous: one batch is encoded while the next fills, no more).
 #[derive(Debug)]
 pub struct TableWriter<T> {
     path: PathBuf,
     tmp: PathBuf,
-    writer: Option<ArrowWriter<File>>,
-    fields: Vec<FieldRef>,
+    encoder: Option<Encoder<T>>,
     pending: Vec<T>,
     rows: u64,
-    _rows: PhantomData<fn(T)>,
 }
 
-impl<T: Serialize + DeserializeOwned> TableWriter<T> {
+/// The thread that encodes a table's batches: it owns the Parquet writer until the table ends.
+#[derive(Debug)]
+struct Encoder<T> {
+    batches: std::sync::mpsc::SyncSender<Vec<T>>,
+    thread: std::thread::JoinHandle<Result<ArrowWriter<File>>>,
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> TableWriter<T> {
     pub fn create(path: &Path) -> Result<Self> {
         let fields = fields::<T>()?;
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -60,15 +66,25 @@ impl<T: Serialize + DeserializeOwned> TableWriter<T> {
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(BATCH_ROWS))
             .build();
-        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| table_error(path, e))?;
+        let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| table_error(path, e))?;
+        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<T>>(0);
+        let target = path.to_owned();
+        let thread = std::thread::Builder::new()
+            .name("table-encoder".into())
+            .spawn(move || {
+                for rows in received {
+                    let batch = serde_arrow::to_record_batch(&fields, &rows).map_err(|e| table_error(&target, e))?;
+                    writer.write(&batch).map_err(|e| table_error(&target, e))?;
+                }
+                Ok(writer)
+            })
+            .map_err(|source| Error::Io { path: path.to_owned(), source })?;
         Ok(Self {
             path: path.to_owned(),
             tmp,
-            writer: Some(writer),
-            fields,
-            pending: Vec::new(),
+            encoder: Some(Encoder { batches, thread }),
+            pending: Vec::with_capacity(BATCH_ROWS),
             rows: 0,
-            _rows: PhantomData,
         })
     }
 
@@ -84,12 +100,14 @@ impl<T: Serialize + DeserializeOwned> TableWriter<T> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let batch =
-            serde_arrow::to_record_batch(&self.fields, &self.pending).map_err(|e| table_error(&self.path, e))?;
-        let writer = self.writer.as_mut().ok_or_else(|| table_error(&self.path, "writer already finished"))?;
-        writer.write(&batch).map_err(|e| table_error(&self.path, e))?;
-        self.rows += self.pending.len() as u64;
-        self.pending.clear();
+        let rows = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH_ROWS));
+        self.rows += rows.len() as u64;
+        let encoder = self.encoder.as_ref().ok_or_else(|| table_error(&self.path, "writer already finished"))?;
+        if encoder.batches.send(rows).is_err() {
+            // The encoder stopped on an error: it is the one to report.
+            let encoder = self.encoder.take().ok_or_else(|| table_error(&self.path, "writer already finished"))?;
+            return encoder.finish(&self.path).map(drop);
+        }
         Ok(())
     }
 
@@ -101,7 +119,8 @@ impl<T: Serialize + DeserializeOwned> TableWriter<T> {
     /// Writes what is pending, closes the file, syncs it and renames it over the target.
     pub fn finish(mut self) -> Result<u64> {
         self.flush()?;
-        let writer = self.writer.take().ok_or_else(|| table_error(&self.path, "writer already finished"))?;
+        let encoder = self.encoder.take().ok_or_else(|| table_error(&self.path, "writer already finished"))?;
+        let writer = encoder.finish(&self.path)?;
         let file = writer.into_inner().map_err(|e| table_error(&self.path, e))?;
         file.sync_all().map_err(|source| Error::Io { path: self.tmp.clone(), source })?;
         std::fs::rename(&self.tmp, &self.path).map_err(|source| Error::Io { path: self.path.clone(), source })?;
@@ -109,10 +128,19 @@ impl<T: Serialize + DeserializeOwned> TableWriter<T> {
     }
 }
 
+impl<T> Encoder<T> {
+    /// Ends the stream of batches and waits for the last one to be written.
+    fn finish(self, path: &Path) -> Result<ArrowWriter<File>> {
+        drop(self.batches);
+        self.thread.join().map_err(|_| table_error(path, "the encoder thread panicked"))?
+    }
+}
+
 impl<T> Drop for TableWriter<T> {
     /// An unfinished table leaves no file behind (the previous version, if any, stays).
     fn drop(&mut self) {
-        if self.writer.is_some() {
+        if let Some(encoder) = self.encoder.take() {
+            let _ = encoder.finish(&self.path);
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
@@ -124,7 +152,10 @@ fn empty_batch(fields: &[FieldRef], path: &Path) -> Result<RecordBatch> {
 }
 
 /// Writes all `rows` to `path` atomically; returns the row count.
-pub fn write_all<T: Serialize + DeserializeOwned>(path: &Path, rows: impl IntoIterator<Item = T>) -> Result<u64> {
+pub fn write_all<T: Serialize + DeserializeOwned + Send + 'static>(
+    path: &Path,
+    rows: impl IntoIterator<Item = T>,
+) -> Result<u64> {
     let mut writer = TableWriter::create(path)?;
     for row in rows {
         writer.push(row)?;
@@ -132,15 +163,15 @@ pub fn write_all<T: Serialize + DeserializeOwned>(path: &Path, rows: impl IntoIt
     writer.finish()
 }
 
-/// Reads a table batch by batch.
+/// Reads a table batch by batch. A reader thread decodes the next batch (Parquet, then serde)
+/// while the caller works on this one.
 #[derive(Debug)]
 pub struct TableReader<T> {
-    path: PathBuf,
-    batches: ParquetRecordBatchReader,
-    _rows: PhantomData<fn() -> T>,
+    schema: SchemaRef,
+    batches: std::sync::mpsc::Receiver<Result<Vec<T>>>,
 }
 
-impl<T: DeserializeOwned> TableReader<T> {
+impl<T: DeserializeOwned + Send + 'static> TableReader<T> {
     /// Opens `path`, reading only `columns` when given (the others must be optional in `T`,
     /// or absent from it).
     pub fn open(path: &Path, columns: Option<&[&str]>) -> Result<Self> {
@@ -150,31 +181,44 @@ impl<T: DeserializeOwned> TableReader<T> {
             let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
             builder = builder.with_projection(mask);
         }
-        let batches = builder.with_batch_size(BATCH_ROWS).build().map_err(|e| table_error(path, e))?;
-        Ok(Self { path: path.to_owned(), batches, _rows: PhantomData })
+        let reader = builder.with_batch_size(BATCH_ROWS).build().map_err(|e| table_error(path, e))?;
+        let schema = arrow_array::RecordBatchReader::schema(&reader);
+        let (sender, batches) = std::sync::mpsc::sync_channel(0);
+        let source = path.to_owned();
+        std::thread::Builder::new()
+            .name("table-reader".into())
+            .spawn(move || {
+                for batch in reader {
+                    let rows = batch.map_err(|e| table_error(&source, e)).and_then(|b| {
+                        serde_arrow::from_record_batch::<Vec<T>>(&b).map_err(|e| table_error(&source, e))
+                    });
+                    let failed = rows.is_err();
+                    // A closed channel: the caller stopped reading.
+                    if sender.send(rows).is_err() || failed {
+                        break;
+                    }
+                }
+            })
+            .map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        Ok(Self { schema, batches })
     }
 
     /// The schema of the rows read.
     pub fn schema(&self) -> SchemaRef {
-        arrow_array::RecordBatchReader::schema(&self.batches)
+        self.schema.clone()
     }
 }
 
-impl<T: DeserializeOwned> Iterator for TableReader<T> {
+impl<T> Iterator for TableReader<T> {
     type Item = Result<Vec<T>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let batch = self.batches.next()?;
-        Some(
-            batch
-                .map_err(|e| table_error(&self.path, e))
-                .and_then(|b| serde_arrow::from_record_batch::<Vec<T>>(&b).map_err(|e| table_error(&self.path, e))),
-        )
+        self.batches.recv().ok()
     }
 }
 
 /// Reads every row of a table (for small tables and tests).
-pub fn read_all<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+pub fn read_all<T: DeserializeOwned + Send + 'static>(path: &Path) -> Result<Vec<T>> {
     let mut rows = Vec::new();
     for batch in TableReader::<T>::open(path, None)? {
         rows.extend(batch?);

@@ -1,7 +1,7 @@
 //! One raw record's labels: what the analyzer and the linter find, and a quality score.
 
 use codi_core::analysis::{Base, ProjectFiles, analyze_project};
-use codi_core::lint::{Category, Finding, LintConfig, Severity, find_rule, lint};
+use codi_core::lint::{Category, Finding, LintConfig, Severity, find_rule, lint_analyzed};
 use codi_core::syntax::parse;
 use codi_dataset::records::{CmdFlags, DiagnosticRow, LabeledRecord, RawRecord, SmellRow, StageRow, found_files};
 
@@ -19,7 +19,7 @@ fn smell_row(finding: &Finding) -> SmellRow {
 pub fn label(raw: &RawRecord) -> LabeledRecord {
     let file = parse(&raw.content);
     let analysis = analyze_project(&file, &ProjectFiles::from_found(found_files(&raw.related)));
-    let findings = lint(&file, &LintConfig::default());
+    let findings = lint_analyzed(&file, &LintConfig::default(), &analysis);
     let (security, smells): (Vec<&Finding>, Vec<&Finding>) =
         findings.iter().partition(|f| find_rule(f.code).is_some_and(|r| r.meta().category == Category::Security));
     let stages = analysis

@@ -38,14 +38,18 @@ pub fn band_keys(text: &str) -> Vec<u64> {
             .iter()
             .fold(0x51_7cc1_b727_220a_u64, |acc, w| (acc.rotate_left(23) ^ w).wrapping_mul(0x2545_f491_4f6c_dd1d))
     };
-    let shingles: Vec<u64> = if words.len() < SHINGLE_WORDS {
+    let mut shingles: Vec<u64> = if words.len() < SHINGLE_WORDS {
         vec![shingle(&words)]
     } else {
         words.windows(SHINGLE_WORDS).map(shingle).collect()
     };
+    // The signature is a minimum over the set of shingles: a repeated one changes nothing.
+    shingles.sort_unstable();
+    shingles.dedup();
+    let family = family();
     let mut signature = [u32::MAX; HASHES];
     for &h in &shingles {
-        for (slot, &(a, b)) in signature.iter_mut().zip(family()) {
+        for (slot, &(a, b)) in signature.iter_mut().zip(family) {
             let value = (a.wrapping_mul(h).wrapping_add(b) >> 32) as u32;
             *slot = (*slot).min(value);
         }

@@ -430,10 +430,25 @@ pub fn fixes(codes: &[String]) -> Vec<Fix> {
         .iter()
         .filter_map(|code| {
             let meta = find_rule(code)?.meta();
-            let why = meta.section("Why it matters").map(|t| first_sentence(&without_instructions(&t)));
-            Some(Fix { code: meta.code.to_owned(), why: why.unwrap_or_default() })
+            Some(Fix { code: meta.code.to_owned(), why: why_it_matters(meta.code).to_owned() })
         })
         .collect()
+}
+
+/// The first sentence of a rule's "Why it matters" that quotes no instruction; made once per
+/// rule, as every pair and every explain request asks for it.
+fn why_it_matters(code: &str) -> &'static str {
+    static WHY: std::sync::LazyLock<std::collections::HashMap<&'static str, String>> = std::sync::LazyLock::new(|| {
+        codi_core::lint::all_rules()
+            .iter()
+            .map(|rule| {
+                let meta = rule.meta();
+                let why = meta.section("Why it matters").map(|t| first_sentence(&without_instructions(&t)));
+                (meta.code, why.unwrap_or_default())
+            })
+            .collect()
+    });
+    WHY.get(code).map_or("", String::as_str)
 }
 
 /// The distinct codes of the findings at warning level or above, most severe first.

@@ -31,11 +31,15 @@ pub struct Context<'a> {
     pub config: &'a LintConfig,
     items: Vec<Item<'a>>,
     triggers: Vec<Item<'a>>,
+    /// The caller's analysis of the file, when it has one.
+    given: Option<&'a Analysis>,
     analysis: OnceCell<Analysis>,
 }
 
 impl<'a> Context<'a> {
-    pub fn new(file: &'a Dockerfile, config: &'a LintConfig) -> Self {
+    /// `analysis`: the caller's analysis of `file`, if it has one (with or without the project's
+    /// files: the rules read only what the file itself decides).
+    pub fn new(file: &'a Dockerfile, config: &'a LintConfig, analysis: Option<&'a Analysis>) -> Self {
         let mut items = Vec::with_capacity(file.instructions.len());
         let mut triggers = Vec::new();
         for instruction in &file.instructions {
@@ -44,7 +48,7 @@ impl<'a> Context<'a> {
             }
             items.push(Item { instruction, span: instruction.span, script: run_script(instruction) });
         }
-        Self { file, config, items, triggers, analysis: OnceCell::new() }
+        Self { file, config, items, triggers, given: analysis, analysis: OnceCell::new() }
     }
 
     /// The file's instructions in order.
@@ -61,8 +65,8 @@ impl<'a> Context<'a> {
         self.file.escape
     }
 
-    /// The analyzer's view of the file (computed on first use).
+    /// The analyzer's view of the file (the caller's, or computed on first use).
     pub fn analysis(&self) -> &Analysis {
-        self.analysis.get_or_init(|| analyze(self.file))
+        self.given.unwrap_or_else(|| self.analysis.get_or_init(|| analyze(self.file)))
     }
 }

@@ -14,6 +14,7 @@ pub use finding::Finding;
 pub(crate) use rule::declare_rule;
 pub use rule::{Category, Rule, RuleMeta, Severity};
 
+use crate::analysis::Analysis;
 use crate::syntax::Dockerfile;
 
 /// The linter's behaviour: bump it when any rule's findings change (a rule added, fixed or
@@ -48,21 +49,36 @@ pub fn all_rules() -> &'static [&'static dyn Rule] {
     rules::ALL
 }
 
-/// The rule with this code or name.
+/// The rule with this code (any case) or name.
 pub fn find_rule(code_or_name: &str) -> Option<&'static dyn Rule> {
-    rules::ALL.iter().copied().find(|r| r.meta().is(code_or_name))
+    // Every finding of every labeled file is looked up: a table, not a scan of the rules.
+    static BY_KEY: std::sync::LazyLock<std::collections::HashMap<String, &'static dyn Rule>> =
+        std::sync::LazyLock::new(|| {
+            let by_code = rules::ALL.iter().map(|r| (r.meta().code.to_ascii_uppercase(), *r));
+            by_code.chain(rules::ALL.iter().map(|r| (r.meta().name.to_owned(), *r))).collect()
+        });
+    BY_KEY.get(code_or_name).or_else(|| BY_KEY.get(&code_or_name.to_ascii_uppercase())).copied()
 }
 
 /// Lints a parsed file. Parse diagnostics come out as DL1000 findings; findings are ordered by
 /// position, then by rule code.
 pub fn lint(file: &Dockerfile, config: &LintConfig) -> Vec<Finding> {
-    let cx = Context::new(file, config);
+    run_rules(&Context::new(file, config, None))
+}
+
+/// [`lint`], with the analysis of `file` the caller already made (saves analysing it again).
+pub fn lint_analyzed(file: &Dockerfile, config: &LintConfig, analysis: &Analysis) -> Vec<Finding> {
+    run_rules(&Context::new(file, config, Some(analysis)))
+}
+
+fn run_rules(cx: &Context<'_>) -> Vec<Finding> {
+    let (file, config) = (cx.file, cx.config);
     let pragmas = (!config.disable_pragmas).then(|| pragma::Pragmas::new(file));
     let mut findings = Vec::new();
     for rule in rules::ALL.iter().filter(|r| config.runs(r.meta())) {
         let meta = rule.meta();
         let start = findings.len();
-        rule.check(&cx, &mut findings);
+        rule.check(cx, &mut findings);
         let severity = config.severity_overrides.iter().rev().find(|(c, _)| meta.is(c)).map(|(_, s)| *s);
         let mut kept = start;
         for i in start..findings.len() {

@@ -24,7 +24,7 @@ pub use report::{CandidateRow, markdown, rows, write_outputs};
 
 use crate::analysis::{Analysis, analyze_project};
 use crate::catalog::{Catalog, RuleSpec};
-use crate::lint::{Finding, LintConfig, Severity, lint};
+use crate::lint::{Finding, LintConfig, Severity, lint_analyzed};
 use crate::project::Project;
 use crate::syntax::{Dockerfile, parse};
 
@@ -86,7 +86,7 @@ impl Checked {
     pub fn new(text: &str, project: &Project) -> Self {
         let file = parse(text);
         let analysis = analyze_project(&file, &project.files);
-        let findings = lint(&file, &LintConfig::default());
+        let findings = lint_analyzed(&file, &LintConfig::default(), &analysis);
         let violations = check_policy(&file, &analysis, &findings);
         let warnings = findings.into_iter().filter(|f| f.severity <= Severity::Warning).collect();
         Self { file, analysis, violations, warnings }
@@ -133,7 +133,7 @@ fn templates_dir(catalog: &Path) -> PathBuf {
 pub fn rewrite(project: &Project, catalog: &Catalog, templates: &Templates) -> Rewrite {
     let original_analysis = analyze_project(&project.dockerfile, &project.files);
     let facts = Facts::detect(project, &original_analysis, catalog);
-    let original_findings = lint(&project.dockerfile, &LintConfig::default());
+    let original_findings = lint_analyzed(&project.dockerfile, &LintConfig::default(), &original_analysis);
     let original_violations = check_policy(&project.dockerfile, &original_analysis, &original_findings);
     let original = estimate(&project.dockerfile, &original_analysis, Some(project), original_violations.len());
     let mut out = Rewrite {
