@@ -102,13 +102,15 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> TableWriter<T> {
         }
         let rows = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH_ROWS));
         self.rows += rows.len() as u64;
-        let encoder = self.encoder.as_ref().ok_or_else(|| table_error(&self.path, "writer already finished"))?;
-        if encoder.batches.send(rows).is_err() {
+        let encoder = self.encoder.take().ok_or_else(|| table_error(&self.path, "writer already finished"))?;
+        match encoder.batches.send(rows) {
+            Ok(()) => {
+                self.encoder = Some(encoder);
+                Ok(())
+            }
             // The encoder stopped on an error: it is the one to report.
-            let encoder = self.encoder.take().ok_or_else(|| table_error(&self.path, "writer already finished"))?;
-            return encoder.finish(&self.path).map(drop);
+            Err(_) => encoder.finish(&self.path).map(drop),
         }
-        Ok(())
     }
 
     /// Rows pushed so far.
@@ -137,18 +139,25 @@ impl<T> Encoder<T> {
 }
 
 impl<T> Drop for TableWriter<T> {
-    /// An unfinished table leaves no file behind (the previous version, if any, stays).
+    /// An unfinished or failed table leaves no file behind (the previous version, if any,
+    /// stays); after [`TableWriter::finish`] renamed it, there is nothing left to remove.
     fn drop(&mut self) {
         if let Some(encoder) = self.encoder.take() {
             let _ = encoder.finish(&self.path);
-            let _ = std::fs::remove_file(&self.tmp);
         }
+        let _ = std::fs::remove_file(&self.tmp);
     }
 }
 
 fn empty_batch(fields: &[FieldRef], path: &Path) -> Result<RecordBatch> {
     let mut builder = serde_arrow::ArrayBuilder::from_arrow(fields).map_err(|e| table_error(path, e))?;
     builder.to_record_batch().map_err(|e| table_error(path, e))
+}
+
+/// The Parquet footer of `path`, read: its schema and metadata, and the builder of its reader.
+fn open_footer(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+    let file = File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| table_error(path, e))
 }
 
 /// Writes all `rows` to `path` atomically; returns the row count.
@@ -167,16 +176,18 @@ pub fn write_all<T: Serialize + DeserializeOwned + Send + 'static>(
 /// while the caller works on this one.
 #[derive(Debug)]
 pub struct TableReader<T> {
+    path: PathBuf,
     schema: SchemaRef,
     batches: std::sync::mpsc::Receiver<Result<Vec<T>>>,
+    /// Joined when the batches end, so that a reader that died is an error, not an early end.
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl<T: DeserializeOwned + Send + 'static> TableReader<T> {
     /// Opens `path`, reading only `columns` when given (the others must be optional in `T`,
     /// or absent from it).
     pub fn open(path: &Path, columns: Option<&[&str]>) -> Result<Self> {
-        let file = File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
-        let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| table_error(path, e))?;
+        let mut builder = open_footer(path)?;
         if let Some(columns) = columns {
             let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
             builder = builder.with_projection(mask);
@@ -185,7 +196,7 @@ impl<T: DeserializeOwned + Send + 'static> TableReader<T> {
         let schema = arrow_array::RecordBatchReader::schema(&reader);
         let (sender, batches) = std::sync::mpsc::sync_channel(0);
         let source = path.to_owned();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("table-reader".into())
             .spawn(move || {
                 for batch in reader {
@@ -200,7 +211,7 @@ impl<T: DeserializeOwned + Send + 'static> TableReader<T> {
                 }
             })
             .map_err(|source| Error::Io { path: path.to_owned(), source })?;
-        Ok(Self { schema, batches })
+        Ok(Self { path: path.to_owned(), schema, batches, thread: Some(thread) })
     }
 
     /// The schema of the rows read.
@@ -213,7 +224,13 @@ impl<T> Iterator for TableReader<T> {
     type Item = Result<Vec<T>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.batches.recv().ok()
+        match self.batches.recv() {
+            Ok(batch) => Some(batch),
+            Err(_) => match self.thread.take()?.join() {
+                Ok(()) => None,
+                Err(_) => Some(Err(table_error(&self.path, "the reader thread panicked"))),
+            },
+        }
     }
 }
 
@@ -228,9 +245,7 @@ pub fn read_all<T: DeserializeOwned + Send + 'static>(path: &Path) -> Result<Vec
 
 /// The number of rows of a table, from its footer.
 pub fn row_count(path: &Path) -> Result<u64> {
-    let file = File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| table_error(path, e))?;
-    Ok(u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0))
+    Ok(u64::try_from(open_footer(path)?.metadata().file_metadata().num_rows()).unwrap_or(0))
 }
 
 /// The schema a record type is written with (for checking a file against it).
@@ -242,8 +257,7 @@ pub fn schema_of<T: Serialize + DeserializeOwned>() -> Result<SchemaRef> {
 /// Whether the table at `path` was written with `T`'s current schema.
 pub fn has_schema_of<T: Serialize + DeserializeOwned>(path: &Path) -> Result<bool> {
     // The footer is enough: no reader thread, no batch decoded.
-    let file = File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
-    let found = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| table_error(path, e))?.schema().clone();
+    let found = open_footer(path)?.schema().clone();
     let expected = schema_of::<T>()?;
     Ok(found.fields().len() == expected.fields().len()
         && found
