@@ -278,7 +278,7 @@ fn the_data_pipeline_runs_from_the_command_line() {
     }
     for split in ["train", "val", "test"] {
         assert!(data.path().join(format!("splits/{split}.parquet")).is_file());
-        assert!(data.path().join(format!("splits/{split}.jsonl")).is_file());
+        assert!(data.path().join(format!("splits/__jsonl__/{split}.jsonl")).is_file());
     }
 }
 

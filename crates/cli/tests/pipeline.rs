@@ -61,7 +61,7 @@ fn assert_sound(data: &Layout, stats: &[Stats]) {
         assert_eq!(chat[2]["content"], pair.output);
         assert!(pair.instruct.contains("<INPUT>") && pair.instruct.contains("</OUTPUT>"));
     }
-    let jsonl = std::fs::read_to_string(data.splits().join("train.jsonl")).expect("jsonl");
+    let jsonl = std::fs::read_to_string(data.splits().join("__jsonl__/train.jsonl")).expect("jsonl");
     assert_eq!(jsonl.lines().count() as u64, stats[3].counts["by_split"].get("train").copied().unwrap_or(0));
 }
 
@@ -114,7 +114,7 @@ fn shards_of_a_job_array_merge_into_the_same_labels() {
         })
         .sum();
     assert_eq!(collected, 34);
-    assert!(data.raw().join("parts/stats.1-of-2.json").is_file());
+    assert!(data.raw().join("__meta__/stats-00001-of-00002.json").is_file());
     assert!(!data.raw().join("manifest.parquet").exists(), "shards leave the manifest to the next run");
     assert_eq!(codi_collect::extract(&data.raw(), None, &Quiet).expect("extract").output, 34);
     let options = |shard: Shard| codi_label::Options { shard, ..codi_label::Options::in_layout(&data) };
@@ -123,21 +123,19 @@ fn shards_of_a_job_array_merge_into_the_same_labels() {
         .map(|s| codi_label::run(&options(s.parse().expect("shard")), &Quiet).expect("shard"))
         .collect();
     assert_eq!(halves[0].input + halves[1].input, 34);
-    assert!(data.labeled().join("parts/labeled.0-of-2.parquet").is_file());
+    let part = data.labeled().join("labeled-00000-of-00002.parquet");
+    assert!(part.is_file());
     let merged = codi_label::run(&options(Shard::ALL), &Quiet).expect("merge");
     assert_eq!((merged.input, merged.reused, merged.computed), (34, 34, 0));
-    assert!(!data.labeled().join("parts").exists(), "parts removed once merged");
+    assert!(!part.exists(), "parts removed once merged");
     let direct_dir = tempfile::tempdir().expect("tempdir");
     let direct = Layout::new(direct_dir.path());
     collect(&repo().join("data/samples"), None, &direct);
     codi_collect::extract(&direct.raw(), None, &Quiet).expect("extract");
     codi_label::run(&codi_label::Options::in_layout(&direct), &Quiet).expect("direct");
-    let sorted = |layout: &Layout| {
-        let mut rows: Vec<LabeledRecord> = read_all(&layout.labeled().join("labeled.parquet")).expect("labels");
-        rows.sort_by(|a, b| a.id.cmp(&b.id));
-        rows
-    };
-    assert!(sorted(&data) == sorted(&direct), "sharded and direct labels differ");
+    // The merge writes the rows in input order: the same file as one run over everything.
+    let bytes = |layout: &Layout| std::fs::read(layout.labeled().join("labeled.parquet")).expect("labels");
+    assert!(bytes(&data) == bytes(&direct), "sharded and direct labels differ");
 }
 
 #[test]
@@ -179,7 +177,7 @@ fn duplicates_are_dropped_near_duplicates_clustered_and_secrets_never_written() 
     let near: Vec<&&CuratedRecord> = kept.iter().filter(|r| r.cluster_size == 2).collect();
     assert_eq!(near.len(), 2);
     assert_eq!(near[0].cluster_id, near[1].cluster_id);
-    let rejects: Vec<Reject> = read_all(&data.curated().join("rejects.parquet")).expect("rejects");
+    let rejects: Vec<Reject> = read_all(&data.curated().join("__meta__/rejects.parquet")).expect("rejects");
     assert!(rejects.iter().any(|r| r.reason == "exact-duplicate" && r.detail.starts_with("same as ")));
     // Nothing standardize or a later stage wrote holds the secret.
     for stage in [data.curated(), data.pairs(), data.splits()] {

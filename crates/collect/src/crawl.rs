@@ -69,8 +69,9 @@ pub fn describe_plan(options: &GithubOptions) -> String {
 /// Collects Dockerfiles from GitHub into `raw`; resumes where an interrupted run stopped.
 pub fn collect_github(options: &GithubOptions, raw: &Path, progress: &dyn Progress) -> Result<Stats> {
     let mut client = github::Client::new(options)?;
-    let mut run = Run::new(RawStore::new(raw), "collect", options.shard);
-    let journal_path = raw.join("github-journal.jsonl");
+    let store = RawStore::open(raw)?;
+    let journal_path = store.journal();
+    let mut run = Run::new(store, "collect", options.shard);
     std::fs::create_dir_all(raw).map_err(|source| codi_dataset::Error::Io { path: raw.to_owned(), source })?;
     let journal = read_journal(&journal_path);
     let mut done_queries = HashSet::new();

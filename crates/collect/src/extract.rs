@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use codi_core::syntax::parse;
-use codi_dataset::pipeline::{Progress, Shard, StageFiles, Stats, write_rejects};
+use codi_dataset::pipeline::{Part, Progress, Shard, Stats, write_rejects};
 use codi_dataset::records::Reject;
 
 use crate::context::scripts;
@@ -14,7 +14,7 @@ use crate::{RawStore, Result, VERSION, github, local};
 /// read from the local tree it came from (GitHub records: through `client`), missing ones
 /// recorded as missing. Rewrites the manifest.
 pub fn extract(raw: &Path, mut github: Option<&mut github::Client>, progress: &dyn Progress) -> Result<Stats> {
-    let store = RawStore::new(raw);
+    let store = RawStore::open(raw)?;
     let started = Instant::now();
     let mut stats = Stats::new("extract", VERSION, Shard::ALL);
     let ids = store.ids()?;
@@ -56,9 +56,10 @@ pub fn extract(raw: &Path, mut github: Option<&mut github::Client>, progress: &d
     }
     let rows = store.write_manifest()?;
     stats.add("manifest", "rows", rows);
-    let files = StageFiles::new(raw.join("extract"), "extract");
-    write_rejects(&files.rejects(Shard::ALL), rejects)?;
+    let files = store.files();
+    let part = Part::Named("extract".into());
+    write_rejects(&files.rejects(part.clone()), rejects)?;
     stats.seconds = started.elapsed().as_secs_f64();
-    stats.write(&files.stats(Shard::ALL))?;
+    stats.write(&files.stats(part))?;
     Ok(stats)
 }

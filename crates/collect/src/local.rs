@@ -237,7 +237,7 @@ impl ContextSource for LocalContext {
 
 /// Collects the Dockerfiles of a local tree into `raw`.
 pub fn collect_local(options: &LocalOptions, raw: &Path, progress: &dyn Progress) -> Result<Stats> {
-    let mut run = Run::new(RawStore::new(raw), "collect", options.shard);
+    let mut run = Run::new(RawStore::open(raw)?, "collect", options.shard);
     let mut candidates = candidates(options)?;
     candidates.retain(|c| options.shard.owns(&c.relative));
     progress.phase("collect: local files", Some(candidates.len() as u64));

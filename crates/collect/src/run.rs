@@ -1,5 +1,5 @@
 //! The bookkeeping of a collection run: what it saw, wrote and refused, ending as
-//! `stats.json` and `rejects.parquet` beside the rebuilt manifest.
+//! `__meta__/stats.json` and `__meta__/rejects.parquet` beside the rebuilt manifest.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -9,7 +9,7 @@ use codi_dataset::records::{RawRecord, Reject, RelatedFile, sha256_hex};
 
 use crate::{MAX_DOCKERFILE_BYTES, RawStore, Result, VERSION};
 
-/// What a run saw, wrote and refused; ends as `stats.json` and `rejects.parquet`.
+/// What a run saw, wrote and refused; ends as its stats and rejects.
 #[derive(Debug)]
 pub(crate) struct Run {
     store: RawStore,

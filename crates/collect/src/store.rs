@@ -1,14 +1,17 @@
-//! `data/raw`: each collected Dockerfile as `files/<id[..2]>/<id>.Dockerfile` with its record in
-//! `<id>.meta.json`, and `manifest.parquet`, rebuilt from them after every run, so that an
-//! interrupted run loses nothing it wrote and a resumed one adds to it.
+//! `data/raw`: each collected Dockerfile as `__meta__/files/<id[..2]>/<id>.Dockerfile` with its
+//! record in `<id>.meta.json`, and `manifest.parquet`, rebuilt from them after every run, so that
+//! an interrupted run loses nothing it wrote and a resumed one adds to it. The store lives under
+//! `__meta__/` with the stats, so that `raw/` loads as the manifest's dataset.
 
 use std::path::{Path, PathBuf};
 
-use codi_dataset::pipeline::{Shard, StageFiles, write_atomically};
+use codi_dataset::pipeline::{Part, Shard, StageFiles, move_file, write_atomically};
 use codi_dataset::records::RawRecord;
 use codi_dataset::table::TableWriter;
 
 use crate::{Error, Result};
+
+const JOURNAL: &str = "github-journal.jsonl";
 
 #[derive(Debug, Clone)]
 pub struct RawStore {
@@ -20,12 +23,42 @@ impl RawStore {
         Self { dir: dir.into() }
     }
 
+    /// The store at `dir`, moving a store of the earlier layout (`files/`, the journal, the
+    /// extract stats beside the manifest) into `__meta__/`.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
+        let store = Self::new(dir);
+        let files = store.files();
+        files.upgrade()?;
+        let extract = Part::Named("extract".into());
+        for (old, new) in [
+            (store.dir.join("files"), store.blobs()),
+            (store.dir.join(JOURNAL), store.journal()),
+            (store.dir.join("extract/stats.json"), files.stats(extract.clone())),
+            (store.dir.join("extract/rejects.parquet"), files.rejects(extract)),
+        ] {
+            if old.exists() && !new.exists() {
+                move_file(&old, &new)?;
+            }
+        }
+        let _ = std::fs::remove_dir(store.dir.join("extract"));
+        Ok(store)
+    }
+
     pub fn files(&self) -> StageFiles {
         StageFiles::new(&self.dir, "manifest")
     }
 
+    /// What a GitHub crawl has done, to resume from.
+    pub fn journal(&self) -> PathBuf {
+        self.files().meta_dir().join(JOURNAL)
+    }
+
+    fn blobs(&self) -> PathBuf {
+        self.files().meta_dir().join("files")
+    }
+
     fn stem(&self, id: &str) -> PathBuf {
-        self.dir.join("files").join(id.get(..2).unwrap_or("00")).join(id)
+        self.blobs().join(id.get(..2).unwrap_or("00")).join(id)
     }
 
     pub fn content_path(&self, id: &str) -> PathBuf {
@@ -57,7 +90,7 @@ impl RawStore {
     /// Every stored record's id, sorted.
     pub fn ids(&self) -> Result<Vec<String>> {
         let mut ids = Vec::new();
-        let root = self.dir.join("files");
+        let root = self.blobs();
         let Ok(shards) = std::fs::read_dir(&root) else { return Ok(ids) };
         for shard in shards {
             let shard = shard.map_err(|source| codi_dataset::Error::Io { path: root.clone(), source })?.path();

@@ -209,9 +209,9 @@ fn collects_through_rate_limits_errors_and_pagination_then_resumes() {
     assert!(related.contains(&("package.json", "found")), "{related:?}");
     assert!(related.contains(&("package-lock.json", "found")), "{related:?}");
     assert!(related.contains(&("server.js", "found")), "from the listing: {related:?}");
-    let rejects: Vec<Reject> = read_all(&raw.path().join("rejects.parquet")).expect("rejects");
+    let rejects: Vec<Reject> = read_all(&raw.path().join("__meta__/rejects.parquet")).expect("rejects");
     assert_eq!(rejects.len(), 2);
-    assert!(raw.path().join("stats.json").is_file());
+    assert!(raw.path().join("__meta__/stats.json").is_file());
 
     // A second run resumes from the journal: no search page is asked for again.
     let before = server.requests().len();

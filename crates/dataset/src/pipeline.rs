@@ -1,13 +1,15 @@
 //! What every data stage shares (DESIGN §1, §9): its files, sharding across a job array,
 //! incremental reuse by content hash, stats whose counts reconcile, and progress reporting.
 //!
-//! A stage writes `<dir>/<table>.parquet`, `<dir>/rejects.parquet` and `<dir>/stats.json`. With
+//! A stage writes `<dir>/<table>.parquet`, and its stats and rejects under `<dir>/__meta__/`, so
+//! that the folder holds one schema and loads as a dataset (docs/data.md, "Layout"). With
 //! `--shard i/N` it handles only the ids that fall in shard `i` and writes
-//! `<dir>/parts/<table>.<i>-of-<N>.parquet` (and the matching rejects and stats) instead, so that
+//! `<dir>/<table>-0000i-of-0000N.parquet` (and the matching stats and rejects) instead, so that
 //! the N jobs of an array never write the same file. Readers read the canonical table and every
-//! part; a later run without `--shard` reuses all of them and writes the canonical table alone.
+//! part; a later run without `--shard` reuses all of them, in input order, and writes the
+//! canonical table alone: the same bytes as one run over everything.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -63,7 +65,41 @@ impl fmt::Display for Shard {
     }
 }
 
-/// The files of one stage's output directory.
+/// Which file of a stage's table: the whole input, one shard's part, or a part named for what
+/// wrote it (`feedback`, `extract`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Whole,
+    Shard(Shard),
+    Named(String),
+}
+
+impl Part {
+    /// What follows the table's stem in the part's file name: nothing, `-00002-of-00008` (the
+    /// shard naming Hugging Face datasets reads), or `-feedback`.
+    fn suffix(&self) -> String {
+        match self {
+            Self::Whole => String::new(),
+            Self::Shard(shard) => format!("-{:05}-of-{:05}", shard.index, shard.count),
+            Self::Named(name) => format!("-{name}"),
+        }
+    }
+}
+
+impl From<Shard> for Part {
+    fn from(shard: Shard) -> Self {
+        if shard.is_all() { Self::Whole } else { Self::Shard(shard) }
+    }
+}
+
+/// The directory, under each stage's folder, of what is not its records: stats, rejects and
+/// intermediate tables. duckdb's and polars' globs, pyarrow (`_` prefix) and Hugging Face
+/// datasets (`__` prefix) all leave it out, so the folder loads as one table.
+pub const META_DIR: &str = "__meta__";
+
+/// The files of one stage's output directory: `<table>.parquet` (or its parts
+/// `<table>-00002-of-00008.parquet`) and nothing else of another schema beside them; stats
+/// and rejects under [`META_DIR`].
 #[derive(Debug, Clone)]
 pub struct StageFiles {
     pub dir: PathBuf,
@@ -76,56 +112,122 @@ impl StageFiles {
         Self { dir: dir.into(), table: table.to_owned() }
     }
 
-    fn named(&self, stem: &str, extension: &str, shard: Shard) -> PathBuf {
-        if shard.is_all() {
-            self.dir.join(format!("{stem}.{extension}"))
-        } else {
-            self.dir.join("parts").join(format!("{stem}.{}-of-{}.{extension}", shard.index, shard.count))
-        }
+    pub fn data(&self, part: impl Into<Part>) -> PathBuf {
+        self.dir.join(format!("{}{}.parquet", self.table, part.into().suffix()))
     }
 
-    pub fn data(&self, shard: Shard) -> PathBuf {
-        self.named(&self.table, "parquet", shard)
+    pub fn rejects(&self, part: impl Into<Part>) -> PathBuf {
+        self.meta_dir().join(format!("rejects{}.parquet", part.into().suffix()))
     }
 
-    pub fn rejects(&self, shard: Shard) -> PathBuf {
-        self.named("rejects", "parquet", shard)
+    pub fn stats(&self, part: impl Into<Part>) -> PathBuf {
+        self.meta_dir().join(format!("stats{}.json", part.into().suffix()))
     }
 
-    pub fn stats(&self, shard: Shard) -> PathBuf {
-        self.named("stats", "json", shard)
+    pub fn meta_dir(&self) -> PathBuf {
+        self.dir.join(META_DIR)
     }
 
-    /// The canonical table and every shard part that exist, in a stable order.
+    /// An intermediate table of the stage (standardize's `prepared`), under [`META_DIR`].
+    pub fn intermediate(&self, table: &str) -> StageFiles {
+        StageFiles::new(self.meta_dir().join(table), table)
+    }
+
+    /// The canonical table first, then every part, in name order (shards in index order).
     pub fn data_parts(&self) -> Vec<PathBuf> {
-        let mut parts: Vec<PathBuf> = std::fs::read_dir(self.dir.join("parts"))
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| {
-                        p.file_name().is_some_and(|n| {
-                            let n = n.to_string_lossy();
-                            n.starts_with(&format!("{}.", self.table)) && n.ends_with(".parquet")
-                        })
-                    })
-                    .collect()
-            })
+        let mut parts: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| self.suffix_of(p).is_some()).collect())
             .unwrap_or_default();
-        parts.sort();
-        let canonical = self.data(Shard::ALL);
-        if canonical.is_file() {
-            parts.insert(0, canonical);
-        }
+        parts.sort_by_key(|p| (self.suffix_of(p).is_some_and(|s| !s.is_empty()), p.clone()));
         parts
     }
 
-    /// After a run over the whole input: the shard parts it merged are obsolete.
+    /// The stats a part was written with.
+    pub fn stats_of(&self, part: &Path) -> Option<PathBuf> {
+        self.suffix_of(part).map(|suffix| self.meta_dir().join(format!("stats{suffix}.json")))
+    }
+
+    /// `""` for `<table>.parquet`, `-…` for a part of it; `None` for any other file.
+    fn suffix_of(&self, path: &Path) -> Option<String> {
+        let name = path.file_name()?.to_str()?;
+        let rest = name.strip_prefix(&self.table)?.strip_suffix(".parquet")?;
+        (rest.is_empty() || rest.starts_with('-')).then(|| rest.to_owned())
+    }
+
+    /// After a run over the whole input: the parts it merged, and their stats and rejects, are
+    /// obsolete.
     pub fn remove_parts(&self) -> Result<()> {
-        let dir = self.dir.join("parts");
-        if dir.is_dir() {
-            std::fs::remove_dir_all(&dir).map_err(|source| Error::Io { path: dir, source })?;
+        for part in self.data_parts() {
+            let Some(suffix) = self.suffix_of(&part).filter(|s| !s.is_empty()) else { continue };
+            let meta = self.meta_dir();
+            for path in [part, meta.join(format!("stats{suffix}.json")), meta.join(format!("rejects{suffix}.parquet"))] {
+                remove_file_if_present(&path)?;
+            }
         }
         Ok(())
+    }
+
+    /// Moves a stage folder of the earlier layout into this one, so that no data is lost:
+    /// `stats.json` and `rejects.parquet` into [`META_DIR`], `parts/<stem>.<i>-of-<N>.<ext>`
+    /// and `parts/<stem>.<name>.<ext>` to their part names. Returns what it moved.
+    pub fn upgrade(&self) -> Result<Vec<(PathBuf, PathBuf)>> {
+        let mut moved = Vec::new();
+        for (old, new) in [
+            (self.dir.join("stats.json"), self.stats(Part::Whole)),
+            (self.dir.join("rejects.parquet"), self.rejects(Part::Whole)),
+        ] {
+            if old.is_file() {
+                move_file(&old, &new)?;
+                moved.push((old, new));
+            }
+        }
+        let parts = self.dir.join("parts");
+        let Ok(entries) = std::fs::read_dir(&parts) else { return Ok(moved) };
+        for old in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            let Some(new) = self.upgraded_part_name(&old) else { continue };
+            move_file(&old, &new)?;
+            moved.push((old, new));
+        }
+        // Left in place when it holds anything this layout does not know.
+        let _ = std::fs::remove_dir(&parts);
+        Ok(moved)
+    }
+
+    fn upgraded_part_name(&self, old: &Path) -> Option<PathBuf> {
+        let name = old.file_name()?.to_str()?;
+        let (stem, rest) = name.split_once('.')?;
+        let (label, extension) = rest.rsplit_once('.')?;
+        let part = match label.split_once("-of-") {
+            Some((index, count)) => Part::Shard(Shard { index: index.parse().ok()?, count: count.parse().ok()? }),
+            None => Part::Named(label.to_owned()),
+        };
+        match (stem, extension) {
+            ("stats", "json") => Some(self.stats(part)),
+            ("rejects", "parquet") => Some(self.rejects(part)),
+            (table, "parquet") if table == self.table => Some(self.data(part)),
+            _ => None,
+        }
+    }
+}
+
+/// Renames `from` to `to`, creating `to`'s directory; the error names the file.
+/// A source that is gone while the destination exists was moved by a concurrent job.
+pub fn move_file(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| Error::Io { path: parent.to_owned(), source })?;
+    }
+    match std::fs::rename(from, to) {
+        Err(e) if !(e.kind() == std::io::ErrorKind::NotFound && to.exists()) => {
+            Err(Error::Io { path: from.to_owned(), source: e })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn remove_file_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io { path: path.to_owned(), source: e }),
+        _ => Ok(()),
     }
 }
 
@@ -241,9 +343,8 @@ pub fn reusable_parts<T: Serialize + DeserializeOwned + Send + 'static>(
         .data_parts()
         .into_iter()
         .filter(|part| {
-            let name = part.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let stats = part.with_file_name(name.replacen(&files.table, "stats", 1).replace(".parquet", ".json"));
-            let same_run = Stats::read(&stats).is_ok_and(|s| s.fingerprint == fingerprint);
+            let same_run =
+                files.stats_of(part).is_some_and(|stats| Stats::read(&stats).is_ok_and(|s| s.fingerprint == fingerprint));
             same_run && has_schema_of::<T>(part).unwrap_or(false)
         })
         .collect()
@@ -270,14 +371,41 @@ pub enum Outcome<O> {
     Rejected(Reject),
 }
 
+/// What a stage's first pass reads of each input row: its id and, for curated rows, whether
+/// the row was kept (the other columns are not decoded).
+#[derive(Debug, Deserialize)]
+pub struct InputKey {
+    pub id: String,
+    kept: Option<bool>,
+}
+
+impl InputKey {
+    /// Whether the row was kept (rows of a table without the column are).
+    pub fn kept(&self) -> bool {
+        self.kept.unwrap_or(true)
+    }
+}
+
+/// The id an output row was derived from, read alone.
+#[derive(Debug, Deserialize)]
+struct SourceKey {
+    #[serde(alias = "source_id")]
+    id: String,
+}
+
 impl RowStage {
     /// Runs the stage: inputs this shard owns and `accept` lets through are counted as input;
     /// each becomes output rows (counted once per input) or a reject. `tally` sees every output
     /// row, reused or computed, to fill the stats' breakdowns.
+    ///
+    /// The rows are written in input order, reused or computed, so a run that merges the parts
+    /// of a job array writes the same table, byte for byte, as one run over everything. (A
+    /// previous part whose rows are not in input order, because the input was reordered since,
+    /// is copied first instead.)
     pub fn run<I, O>(
         &self,
         progress: &dyn Progress,
-        accept: impl Fn(&I) -> bool,
+        accept: impl Fn(&InputKey) -> bool,
         compute: impl Fn(I) -> Outcome<O> + Sync,
         mut tally: impl FnMut(&O, &mut Stats),
     ) -> Result<Stats>
@@ -288,6 +416,8 @@ impl RowStage {
         use rayon::prelude::*;
         let started = std::time::Instant::now();
         let mut stats = Stats::new(&self.name, &self.fingerprint, self.shard);
+        self.input.upgrade()?;
+        self.output.upgrade()?;
         let inputs = self.input.data_parts();
         if inputs.is_empty() {
             return Err(Error::Table {
@@ -295,71 +425,85 @@ impl RowStage {
                 message: format!("no input for stage {}: run the previous stage first", self.name),
             });
         }
-        let owned = |row: &I| self.shard.owns(row.id()) && accept(row);
-        let mut wanted = HashSet::new();
         progress.phase(&format!("{}: reading input", self.name), None);
-        for_each_row::<I>(&inputs, |row| {
-            if owned(&row) {
-                wanted.insert(id_key(row.id()));
+        // Each wanted input's position (its first occurrence).
+        let mut position: HashMap<u128, usize> = HashMap::new();
+        for_each_row::<InputKey>(&inputs, Some(&["id", "kept"]), |key| {
+            if self.shard.owns(&key.id) && accept(&key) {
+                let next = position.len();
+                position.entry(id_key(&key.id)).or_insert(next);
             }
             Ok(())
         })?;
-        stats.input = wanted.len() as u64;
-        let previous = reusable_parts::<O>(&self.output, &self.fingerprint, self.full);
-        let mut writer = TableWriter::<O>::create(&self.output.data(self.shard))?;
-        let mut reused: HashSet<u128> = HashSet::new();
+        stats.input = position.len() as u64;
         progress.phase(&format!("{}: reusing previous output", self.name), None);
-        for part in &previous {
-            // An input's rows are taken from the first part that has them, all of them.
-            let mut from_this_part = HashSet::new();
-            for batch in TableReader::<O>::open(part, None)? {
-                for row in batch? {
-                    let key = id_key(row.source_id());
-                    if wanted.contains(&key) && !reused.contains(&key) {
-                        from_this_part.insert(key);
-                        tally(&row, &mut stats);
-                        writer.push(row)?;
-                    }
-                }
+        let previous = reusable_parts::<O>(&self.output, &self.fingerprint, self.full);
+        let reuse = Reuse::plan::<O>(&previous, &position)?;
+        stats.reused = reuse.from_part.len() as u64;
+        let mut writer = TableWriter::<O>::create(&self.output.data(self.shard))?;
+        let mut streams = Vec::new();
+        for (part, in_order) in previous.iter().zip(&reuse.in_order) {
+            let mut stream = PartStream::<O>::open(part)?;
+            if !in_order {
+                stream.copy_claimed(streams.len(), &reuse.from_part, &mut |row| {
+                    tally(&row, &mut stats);
+                    writer.push(row)
+                })?;
             }
-            reused.extend(from_this_part);
+            streams.push(stream);
         }
-        stats.reused = reused.len() as u64;
         progress.phase(&format!("{}: computing", self.name), Some(stats.input - stats.reused));
         let mut rejects = Vec::new();
         let mut seen = HashSet::new();
         let mut pending: Vec<I> = Vec::new();
-        let mut drain = |pending: &mut Vec<I>, stats: &mut Stats, writer: &mut TableWriter<O>| -> Result<()> {
+        // Each wanted input in order: reused from a part (and which), or computed.
+        let mut slots: Vec<Option<(usize, u128)>> = Vec::new();
+        let mut drain = |pending: &mut Vec<I>, slots: &mut Vec<Option<(usize, u128)>>, stats: &mut Stats| {
             let outcomes: Vec<Outcome<O>> = std::mem::take(pending).into_par_iter().map(&compute).collect();
             progress.advance(outcomes.len() as u64);
-            for outcome in outcomes {
-                stats.computed += 1;
-                match outcome {
-                    Outcome::Rows(rows) => {
-                        for row in rows {
-                            tally(&row, stats);
-                            writer.push(row)?;
+            let mut outcomes = outcomes.into_iter();
+            for slot in slots.drain(..) {
+                let rows = match slot {
+                    Some((part, key)) => streams[part].take(part, key, &reuse.from_part)?,
+                    None => {
+                        stats.computed += 1;
+                        match outcomes.next().expect("one outcome per computed slot") {
+                            Outcome::Rows(rows) => rows,
+                            Outcome::Rejected(reject) => {
+                                stats.reject(&reject.reason);
+                                rejects.push(reject);
+                                Vec::new()
+                            }
                         }
                     }
-                    Outcome::Rejected(reject) => {
-                        stats.reject(&reject.reason);
-                        rejects.push(reject);
-                    }
+                };
+                for row in rows {
+                    tally(&row, stats);
+                    writer.push(row)?;
                 }
             }
-            Ok(())
+            Ok::<_, Error>(())
         };
-        for_each_row::<I>(&inputs, |row| {
+        for_each_row::<I>(&inputs, None, |row| {
             let key = id_key(row.id());
-            if owned(&row) && !reused.contains(&key) && seen.insert(key) {
-                pending.push(row);
-                if pending.len() >= crate::table::BATCH_ROWS {
-                    drain(&mut pending, &mut stats, &mut writer)?;
+            if !position.contains_key(&key) || !seen.insert(key) {
+                return Ok(());
+            }
+            match reuse.from_part.get(&key) {
+                Some(&part) if reuse.in_order[part] => slots.push(Some((part, key))),
+                Some(_) => {}
+                None => {
+                    pending.push(row);
+                    slots.push(None);
                 }
+            }
+            if pending.len() >= crate::table::BATCH_ROWS || slots.len() >= 8 * crate::table::BATCH_ROWS {
+                drain(&mut pending, &mut slots, &mut stats)?;
             }
             Ok(())
         })?;
-        drain(&mut pending, &mut stats, &mut writer)?;
+        drain(&mut pending, &mut slots, &mut stats)?;
+        drop(drain);
         stats.output = stats.input - stats.rejected;
         writer.finish()?;
         write_rejects(&self.output.rejects(self.shard), rejects)?;
@@ -372,13 +516,96 @@ impl RowStage {
     }
 }
 
+/// Which previous part each reusable input's rows come from (the first part that has them, all
+/// of them), and whether each part lists those rows in input order.
+struct Reuse {
+    from_part: HashMap<u128, usize>,
+    in_order: Vec<bool>,
+}
+
+impl Reuse {
+    fn plan<O: Derived>(previous: &[PathBuf], position: &HashMap<u128, usize>) -> Result<Self> {
+        let mut from_part = HashMap::new();
+        let mut in_order = Vec::new();
+        for (part, path) in previous.iter().enumerate() {
+            let mut last = 0;
+            let mut ordered = true;
+            for_each_row::<SourceKey>(std::slice::from_ref(path), Some(&[O::SOURCE_COLUMN]), |row| {
+                let key = id_key(&row.id);
+                if let Some(&at) = position.get(&key)
+                    && *from_part.entry(key).or_insert(part) == part
+                {
+                    ordered &= at >= last;
+                    last = at;
+                }
+                Ok(())
+            })?;
+            in_order.push(ordered);
+        }
+        Ok(Self { from_part, in_order })
+    }
+}
+
+/// The rows of a previous part, read once, front to back, as the merge asks for them.
+struct PartStream<O> {
+    batches: TableReader<O>,
+    rows: std::iter::Peekable<std::vec::IntoIter<O>>,
+}
+
+impl<O: DeserializeOwned + Derived + Send + 'static> PartStream<O> {
+    fn open(path: &Path) -> Result<Self> {
+        Ok(Self { batches: TableReader::open(path, None)?, rows: Vec::new().into_iter().peekable() })
+    }
+
+    fn peek(&mut self) -> Result<Option<&O>> {
+        while self.rows.peek().is_none() {
+            match self.batches.next() {
+                Some(batch) => self.rows = batch?.into_iter().peekable(),
+                None => return Ok(None),
+            }
+        }
+        Ok(self.rows.peek())
+    }
+
+    /// The rows of input `key`, which this part (`part`) provides: rows before them that no
+    /// input takes from this part are passed over; a row of another input this part provides
+    /// comes later in input order, so it ends the search.
+    fn take(&mut self, part: usize, key: u128, from_part: &HashMap<u128, usize>) -> Result<Vec<O>> {
+        let mut rows = Vec::new();
+        while let Some(row) = self.peek()? {
+            let row_key = id_key(row.source_id());
+            if row_key == key {
+                rows.extend(self.rows.next());
+            } else if from_part.get(&row_key) == Some(&part) {
+                break;
+            } else {
+                self.rows.next();
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Every row this part (`part`) provides, in the part's order.
+    fn copy_claimed(&mut self, part: usize, from_part: &HashMap<u128, usize>, push: &mut dyn FnMut(O) -> Result<()>) -> Result<()> {
+        while self.peek()?.is_some() {
+            let row = self.rows.next().expect("peeked");
+            if from_part.get(&id_key(row.source_id())) == Some(&part) {
+                push(row)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Calls `f` on every row of every part, in order, batch by batch.
+/// Only `columns` are read when given ([`TableReader::open`]).
 pub fn for_each_row<T: DeserializeOwned + Send + 'static>(
     parts: &[PathBuf],
+    columns: Option<&[&str]>,
     mut f: impl FnMut(T) -> Result<()>,
 ) -> Result<()> {
     for part in parts {
-        for batch in TableReader::<T>::open(part, None)? {
+        for batch in TableReader::<T>::open(part, columns)? {
             for row in batch? {
                 f(row)?;
             }
@@ -423,8 +650,37 @@ mod tests {
     #[test]
     fn files_of_shards_and_parts() {
         let files = StageFiles::new("/data/labeled", "labeled");
+        let shard = Shard { index: 2, count: 8 };
         assert_eq!(files.data(Shard::ALL), Path::new("/data/labeled/labeled.parquet"));
-        assert_eq!(files.data(Shard { index: 2, count: 8 }), Path::new("/data/labeled/parts/labeled.2-of-8.parquet"));
-        assert_eq!(files.stats(Shard { index: 2, count: 8 }), Path::new("/data/labeled/parts/stats.2-of-8.json"));
+        assert_eq!(files.data(shard), Path::new("/data/labeled/labeled-00002-of-00008.parquet"));
+        assert_eq!(files.stats(shard), Path::new("/data/labeled/__meta__/stats-00002-of-00008.json"));
+        assert_eq!(files.rejects(Shard::ALL), Path::new("/data/labeled/__meta__/rejects.parquet"));
+        let feedback = Part::Named("feedback".into());
+        assert_eq!(files.stats(feedback), Path::new("/data/labeled/__meta__/stats-feedback.json"));
+        assert_eq!(
+            files.stats_of(Path::new("/data/labeled/labeled-00002-of-00008.parquet")).as_deref(),
+            Some(Path::new("/data/labeled/__meta__/stats-00002-of-00008.json"))
+        );
+        assert_eq!(files.stats_of(Path::new("/data/labeled/labeledx.parquet")), None);
+    }
+
+    #[test]
+    fn the_earlier_layout_is_moved_into_this_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = StageFiles::new(dir.path(), "pairs");
+        let old = ["stats.json", "rejects.parquet", "parts/pairs.1-of-2.parquet", "parts/stats.1-of-2.json", "parts/pairs.feedback.parquet", "parts/notes.txt"];
+        for name in old {
+            write_atomically(&dir.path().join(name), name.as_bytes()).expect("write");
+        }
+        assert_eq!(files.upgrade().expect("upgrade").len(), 5);
+        let read = |path: PathBuf| std::fs::read_to_string(path).expect("moved");
+        assert_eq!(read(files.stats(Shard::ALL)), "stats.json");
+        assert_eq!(read(files.rejects(Shard::ALL)), "rejects.parquet");
+        assert_eq!(read(files.data(Shard { index: 1, count: 2 })), "parts/pairs.1-of-2.parquet");
+        assert_eq!(read(files.stats(Shard { index: 1, count: 2 })), "parts/stats.1-of-2.json");
+        assert_eq!(read(files.data(Part::Named("feedback".into()))), "parts/pairs.feedback.parquet");
+        assert!(dir.path().join("parts/notes.txt").is_file(), "what it does not know stays");
+        assert_eq!(files.data_parts().len(), 2);
+        assert!(files.upgrade().expect("again").is_empty());
     }
 }

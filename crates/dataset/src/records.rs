@@ -14,6 +14,8 @@ pub trait Keyed {
 
 /// An output row's input: the id it was derived from.
 pub trait Derived {
+    /// The column that holds it.
+    const SOURCE_COLUMN: &'static str;
     fn source_id(&self) -> &str;
 }
 
@@ -242,6 +244,7 @@ keyed!(RawRecord => id, LabeledRecord => id, CuratedRecord => id, PairRecord => 
 macro_rules! derived {
     ($($record:ty => $field:ident),+ $(,)?) => {
         $(impl Derived for $record {
+            const SOURCE_COLUMN: &'static str = stringify!($field);
             fn source_id(&self) -> &str {
                 &self.$field
             }

@@ -71,7 +71,7 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
         }
         Outcome::Rows(vec![record])
     };
-    let stats = stage.run(progress, |_: &RawRecord| true, compute, tally)?;
+    let stats = stage.run(progress, |_| true, compute, tally)?;
     Ok(stats)
 }
 

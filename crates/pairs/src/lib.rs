@@ -119,7 +119,7 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
         stats.count("pairs_by_task", &pair.task);
         stats.count("pairs_by_stack", &pair.stack);
     };
-    Ok(stage.run(progress, |r: &CuratedRecord| r.kept, compute, tally)?)
+    Ok(stage.run(progress, |key| key.kept(), compute, tally)?)
 }
 
 /// The pairs of one curated Dockerfile, in task order (rewrite, rank, explain): the examples

@@ -29,7 +29,7 @@ pub struct SplitOptions {
     /// Shares of train, val and test; they must sum to 1.
     pub ratios: [f64; 3],
     pub seed: u64,
-    /// Also write `<split>.jsonl`.
+    /// Also write `__jsonl__/<split>.jsonl` (out of the way of the Parquet dataset's loaders).
     pub jsonl: bool,
     /// Forget previous assignments.
     pub full: bool,
@@ -73,6 +73,10 @@ impl Group {
         self.stacks.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map_or("", |(s, _)| s.as_str())
     }
 }
+
+/// Where `--jsonl` writes, under the splits folder: a `__` directory, which the Parquet
+/// dataset's loaders pass over.
+const JSONL_DIR: &str = "__jsonl__";
 
 fn split_path(out: &Path, split: &str) -> PathBuf {
     out.join(format!("{split}.parquet"))
@@ -144,14 +148,16 @@ fn assign(
     assignment
 }
 
-/// Writes `data/splits/{train,val,test}.parquet` (and `.jsonl` when asked) and the stats.
+/// Writes `data/splits/{train,val,test}.parquet` (and JSONL copies when asked) and the stats.
 pub fn split(options: &SplitOptions, progress: &dyn Progress) -> Result<Stats> {
     let started = std::time::Instant::now();
     let sum: f64 = options.ratios.iter().sum();
     if (sum - 1.0).abs() > 1e-9 || options.ratios.iter().any(|r| *r < 0.0) {
         return Err(Error::Options(format!("split ratios {:?} must be non-negative and sum to 1", options.ratios)));
     }
-    let inputs = StageFiles::new(&options.pairs, "pairs").data_parts();
+    let pairs = StageFiles::new(&options.pairs, "pairs");
+    pairs.upgrade()?;
+    let inputs = pairs.data_parts();
     if inputs.is_empty() {
         return Err(Error::Options(format!("no pairs in {}: run `codi data pairs` first", options.pairs.display())));
     }
@@ -205,7 +211,7 @@ pub fn split(options: &SplitOptions, progress: &dyn Progress) -> Result<Stats> {
     }
     if options.jsonl {
         for (split, lines) in SPLITS.iter().zip(jsonl) {
-            write_atomically(&options.out.join(format!("{split}.jsonl")), &lines)?;
+            write_atomically(&options.out.join(JSONL_DIR).join(format!("{split}.jsonl")), &lines)?;
         }
     }
     let crossing = clusters_in_several_splits(&options.out)?;
@@ -213,7 +219,8 @@ pub fn split(options: &SplitOptions, progress: &dyn Progress) -> Result<Stats> {
     stats.add("groups", "total", groups.len() as u64);
     stats.add("groups", "kept_from_previous_run", keep.keys().filter(|k| groups.contains_key(k)).count() as u64);
     stats.seconds = started.elapsed().as_secs_f64();
-    stats.write(&options.out.join("stats.json"))?;
+    // The three tables are `train`, `val` and `test`; the stats go where every stage's do.
+    stats.write(&StageFiles::new(&options.out, "splits").stats(Shard::ALL))?;
     Ok(stats)
 }
 

@@ -3,10 +3,11 @@
 //! the pairs schema (the accepted candidate first, the rejected ones last, the rest in the
 //! ranker's order between), so the next split — and the next adapter — learns from them.
 //!
-//! The pairs go to `data/pairs/parts/pairs.feedback.parquet`, one of the parts the split stage
-//! reads beside `pairs.parquet` (with `rejects.feedback.parquet` and `stats.feedback.json`, a
-//! fingerprint the pairs stage never reuses). A full pairs run clears `parts/`, so `codi data
-//! prepare` writes them again between pairs and split: they are derived from `runs/` each time.
+//! The pairs go to `data/pairs/pairs-feedback.parquet`, one of the parts the split stage reads
+//! beside `pairs.parquet` (with `__meta__/rejects-feedback.parquet` and
+//! `__meta__/stats-feedback.json`, a fingerprint the pairs stage never reuses). A full pairs run
+//! removes its parts, so `codi data prepare` writes them again between pairs and split: they are
+//! derived from `runs/` each time.
 //!
 //! Each pair's prompt is the one the pairs stage would write for the project: the rank prompt of
 //! [`codi_tasks::Prompt::new`] over the project's Dockerfile as standardized (normalized and
@@ -22,7 +23,7 @@ use codi_core::project::Project;
 use codi_core::rewrite::Ruleset;
 use codi_core::syntax::ParseOptions;
 use codi_dataset::Layout;
-use codi_dataset::pipeline::{Shard, Stats, write_rejects};
+use codi_dataset::pipeline::{Part, Shard, StageFiles, Stats, write_rejects};
 use codi_dataset::records::{PairRecord, Reject};
 use codi_dataset::table::{TableReader, write_all};
 use codi_tasks::{Answer, Prompt, RankAnswer, Styles, Task, contains_instruction};
@@ -33,7 +34,7 @@ use crate::record::{CandidateRecord, FEEDBACK_FILE, ProjectRecord, RunRecord, fi
 
 /// Bumped when feedback pairs change for the same decisions.
 pub const VERSION: &str = "feedback-1";
-/// The name of the feedback part in `data/pairs/parts/` (`pairs.<PART>.parquet`).
+/// The name of the feedback part of `data/pairs` (`pairs-<PART>.parquet`).
 const PART: &str = "feedback";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,7 +165,7 @@ pub fn read_feedback(dir: &Path) -> Result<Vec<Decision>> {
 pub struct FeedbackOptions {
     /// `runs/`.
     pub runs: PathBuf,
-    /// `data/pairs`: the pairs go to its `parts/`.
+    /// `data/pairs`: the pairs are one of its parts.
     pub pairs: PathBuf,
     /// `data/curated`: a project collected there keeps its near-duplicate cluster, so its
     /// feedback pairs land in the same split as its other pairs.
@@ -178,13 +179,13 @@ impl FeedbackOptions {
         Self { runs: runs.to_owned(), pairs: layout.pairs(), curated: layout.curated(), catalog: catalog.to_owned() }
     }
 
-    /// `data/pairs/parts/pairs.feedback.parquet`.
+    /// `data/pairs/pairs-feedback.parquet`.
     pub fn table(&self) -> PathBuf {
-        self.part("pairs", "parquet")
+        self.files().data(Part::Named(PART.into()))
     }
 
-    fn part(&self, stem: &str, extension: &str) -> PathBuf {
-        self.pairs.join("parts").join(format!("{stem}.{PART}.{extension}"))
+    fn files(&self) -> StageFiles {
+        StageFiles::new(&self.pairs, "pairs")
     }
 }
 
@@ -238,9 +239,10 @@ pub fn feedback_pairs(options: &FeedbackOptions) -> Result<Stats> {
     stats.output = pairs.len() as u64;
     stats.computed = stats.input;
     write_all(&options.table(), pairs)?;
-    write_rejects(&options.part("rejects", "parquet"), rejects)?;
+    let files = options.files();
+    write_rejects(&files.rejects(Part::Named(PART.into())), rejects)?;
     stats.seconds = started.elapsed().as_secs_f64();
-    stats.write(&options.part("stats", "json"))?;
+    stats.write(&files.stats(Part::Named(PART.into())))?;
     Ok(stats)
 }
 

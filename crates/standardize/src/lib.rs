@@ -4,7 +4,7 @@
 //!
 //! It runs in two passes. The first works row by row (and so can be sharded and is incremental
 //! by content hash): normalization, redaction, the quality filters, the exact and semantic
-//! hashes and the MinHash band keys, into `data/curated/prepared/`. The second sees every row:
+//! hashes and the MinHash band keys, into `data/curated/__meta__/prepared/`. The second sees every row:
 //! it keeps the smallest id of each group of exact or semantic duplicates, clusters the rest by
 //! shared bands, and writes `curated.parquet` (every row, with `kept` and the reason) and the
 //! rejects. A sharded run does the first pass only; a run without `--shard` does both.
@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use codi_core::syntax::parse;
 use codi_dataset::Layout;
-use codi_dataset::pipeline::{Outcome, Progress, RowStage, Shard, StageFiles, Stats};
+use codi_dataset::pipeline::{Outcome, Progress, RowStage, Shard, StageFiles, Stats, move_file};
 use codi_dataset::records::{CuratedRecord, LabeledRecord, sha256_hex};
 
 pub use filters::filter_reason;
@@ -57,7 +57,13 @@ impl Options {
 
 /// Runs the first pass for the shard, and the second when the run covers everything.
 pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
-    let prepared = StageFiles::new(options.out.join("prepared"), "prepared");
+    let curated = StageFiles::new(&options.out, "curated");
+    let prepared = curated.intermediate("prepared");
+    // The earlier layout kept the intermediate table beside the curated one.
+    let legacy = options.out.join("prepared");
+    if legacy.is_dir() && !prepared.dir.exists() {
+        move_file(&legacy, &prepared.dir)?;
+    }
     let stage = RowStage {
         name: "standardize".into(),
         fingerprint: format!("{VERSION}+{}", codi_core::lint::VERSION),
@@ -66,14 +72,14 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
         shard: options.shard,
         full: options.full,
     };
-    let first = stage.run(progress, |_: &LabeledRecord| true, |row| Outcome::Rows(vec![prepare(row)]), |_, _| {})?;
+    let first = stage.run(progress, |_| true, |row: LabeledRecord| Outcome::Rows(vec![prepare(row)]), |_, _| {})?;
     if !options.shard.is_all() {
         return Ok(first);
     }
-    let mut stats = dedup::deduplicate_and_cluster(&prepared, &StageFiles::new(&options.out, "curated"), progress)?;
+    let mut stats = dedup::deduplicate_and_cluster(&prepared, &curated, progress)?;
     stats.reused = first.reused;
     stats.computed = first.computed;
-    stats.write(&StageFiles::new(&options.out, "curated").stats(Shard::ALL))?;
+    stats.write(&curated.stats(Shard::ALL))?;
     Ok(stats)
 }
 

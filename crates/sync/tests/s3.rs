@@ -60,7 +60,7 @@ fn write_tree(root: &Path) {
         ("raw/files/ab/ab12.Dockerfile", b"FROM alpine:3.20\nRUN echo hi\n".to_vec()),
         ("raw/files/ab/ab12.meta.json", b"{}".to_vec()),
         ("labeled/labeled.parquet", noise(2, 30_000)),
-        ("labeled/rejects.parquet", Vec::new()),
+        ("labeled/__meta__/rejects.parquet", Vec::new()),
         ("splits/train.parquet", noise(3, 5_000)),
         ("splits/val.parquet", noise(3, 5_000)),
         ("splits/.train.parquet.77.tmp", b"half-written".to_vec()),

@@ -1,6 +1,6 @@
 //! `codi data …`: the data pipeline's stages, collect → extract → label → standardize → pairs →
-//! split, each reading the previous stage's Parquet and writing its own with `stats.json` and
-//! `rejects.parquet`.
+//! split, each reading the previous stage's Parquet and writing its own, with its stats and
+//! rejects under `__meta__/`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -59,7 +59,7 @@ pub(crate) enum Data {
     /// Train/val/test split, stratified by stack, grouped by near-duplicate cluster → data/splits.
     Split(SplitArgs),
     /// Rank pairs from the decisions on `codi run`'s candidates (`codi feedback`) →
-    /// data/pairs/parts/pairs.feedback.parquet, which the split reads beside the pairs.
+    /// data/pairs/pairs-feedback.parquet, which the split reads beside the pairs.
     Feedback {
         #[arg(long, default_value = "runs")]
         runs: PathBuf,
