@@ -129,6 +129,7 @@ impl StageFiles {
     }
 
     /// An intermediate table of the stage (standardize's `prepared`), under [`META_DIR`].
+    #[must_use]
     pub fn intermediate(&self, table: &str) -> StageFiles {
         StageFiles::new(self.meta_dir().join(table), table)
     }
@@ -136,7 +137,9 @@ impl StageFiles {
     /// The canonical table first, then every part, in name order (shards in index order).
     pub fn data_parts(&self) -> Vec<PathBuf> {
         let mut parts: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| self.suffix_of(p).is_some()).collect())
+            .map(|entries| {
+                entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| self.suffix_of(p).is_some()).collect()
+            })
             .unwrap_or_default();
         parts.sort_by_key(|p| (self.suffix_of(p).is_some_and(|s| !s.is_empty()), p.clone()));
         parts
@@ -160,7 +163,8 @@ impl StageFiles {
         for part in self.data_parts() {
             let Some(suffix) = self.suffix_of(&part).filter(|s| !s.is_empty()) else { continue };
             let meta = self.meta_dir();
-            for path in [part, meta.join(format!("stats{suffix}.json")), meta.join(format!("rejects{suffix}.parquet"))] {
+            for path in [part, meta.join(format!("stats{suffix}.json")), meta.join(format!("rejects{suffix}.parquet"))]
+            {
                 remove_file_if_present(&path)?;
             }
         }
@@ -343,8 +347,9 @@ pub fn reusable_parts<T: Serialize + DeserializeOwned + Send + 'static>(
         .data_parts()
         .into_iter()
         .filter(|part| {
-            let same_run =
-                files.stats_of(part).is_some_and(|stats| Stats::read(&stats).is_ok_and(|s| s.fingerprint == fingerprint));
+            let same_run = files
+                .stats_of(part)
+                .is_some_and(|stats| Stats::read(&stats).is_ok_and(|s| s.fingerprint == fingerprint));
             same_run && has_schema_of::<T>(part).unwrap_or(false)
         })
         .collect()
@@ -463,17 +468,16 @@ impl RowStage {
             progress.advance(outcomes.len() as u64);
             let mut outcomes = outcomes.into_iter();
             for slot in slots.drain(..) {
-                let rows = match slot {
-                    Some((part, key)) => streams[part].take(part, key, &reuse.from_part)?,
-                    None => {
-                        stats.computed += 1;
-                        match outcomes.next().expect("one outcome per computed slot") {
-                            Outcome::Rows(rows) => rows,
-                            Outcome::Rejected(reject) => {
-                                stats.reject(&reject.reason);
-                                rejects.push(reject);
-                                Vec::new()
-                            }
+                let rows = if let Some((part, key)) = slot {
+                    streams[part].take(part, key, &reuse.from_part)?
+                } else {
+                    stats.computed += 1;
+                    match outcomes.next().expect("one outcome per computed slot") {
+                        Outcome::Rows(rows) => rows,
+                        Outcome::Rejected(reject) => {
+                            stats.reject(&reject.reason);
+                            rejects.push(reject);
+                            Vec::new()
                         }
                     }
                 };
@@ -503,7 +507,6 @@ impl RowStage {
             Ok(())
         })?;
         drain(&mut pending, &mut slots, &mut stats)?;
-        drop(drain);
         stats.output = stats.input - stats.rejected;
         writer.finish()?;
         write_rejects(&self.output.rejects(self.shard), rejects)?;
@@ -586,7 +589,12 @@ impl<O: DeserializeOwned + Derived + Send + 'static> PartStream<O> {
     }
 
     /// Every row this part (`part`) provides, in the part's order.
-    fn copy_claimed(&mut self, part: usize, from_part: &HashMap<u128, usize>, push: &mut dyn FnMut(O) -> Result<()>) -> Result<()> {
+    fn copy_claimed(
+        &mut self,
+        part: usize,
+        from_part: &HashMap<u128, usize>,
+        push: &mut dyn FnMut(O) -> Result<()>,
+    ) -> Result<()> {
         while self.peek()?.is_some() {
             let row = self.rows.next().expect("peeked");
             if from_part.get(&id_key(row.source_id())) == Some(&part) {
@@ -668,7 +676,14 @@ mod tests {
     fn the_earlier_layout_is_moved_into_this_one() {
         let dir = tempfile::tempdir().expect("tempdir");
         let files = StageFiles::new(dir.path(), "pairs");
-        let old = ["stats.json", "rejects.parquet", "parts/pairs.1-of-2.parquet", "parts/stats.1-of-2.json", "parts/pairs.feedback.parquet", "parts/notes.txt"];
+        let old = [
+            "stats.json",
+            "rejects.parquet",
+            "parts/pairs.1-of-2.parquet",
+            "parts/stats.1-of-2.json",
+            "parts/pairs.feedback.parquet",
+            "parts/notes.txt",
+        ];
         for name in old {
             write_atomically(&dir.path().join(name), name.as_bytes()).expect("write");
         }

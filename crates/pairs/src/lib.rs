@@ -14,7 +14,7 @@ use codi_core::project::Project;
 use codi_core::rewrite::{Rewrite, Ruleset};
 use codi_core::syntax::InstructionKind;
 use codi_dataset::Layout;
-use codi_dataset::pipeline::{Outcome, Progress, RowStage, Shard, StageFiles, Stats};
+use codi_dataset::pipeline::{InputKey, Outcome, Progress, RowStage, Shard, StageFiles, Stats};
 use codi_dataset::records::{CuratedRecord, PairRecord, Reject, found_files, sha256_hex};
 use codi_tasks::Styles;
 
@@ -119,7 +119,7 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
         stats.count("pairs_by_task", &pair.task);
         stats.count("pairs_by_stack", &pair.stack);
     };
-    Ok(stage.run(progress, |key| key.kept(), compute, tally)?)
+    Ok(stage.run(progress, InputKey::kept, compute, tally)?)
 }
 
 /// The pairs of one curated Dockerfile, in task order (rewrite, rank, explain): the examples
