@@ -43,6 +43,8 @@ pub struct TableWriter<T> {
     tmp: PathBuf,
     encoder: Option<Encoder<T>>,
     pending: Vec<T>,
+    /// Rows per batch and row group.
+    batch_rows: usize,
     rows: u64,
 }
 
@@ -54,7 +56,15 @@ struct Encoder<T> {
 }
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> TableWriter<T> {
+    /// A table of [`BATCH_ROWS`]-row row groups.
     pub fn create(path: &Path) -> Result<Self> {
+        Self::with_batch_rows(path, BATCH_ROWS)
+    }
+
+    /// A table of `batch_rows`-row row groups: for a caller that keeps several writers open
+    /// at once and shares one batch's memory between them.
+    pub fn with_batch_rows(path: &Path, batch_rows: usize) -> Result<Self> {
+        let batch_rows = batch_rows.max(1);
         let fields = fields::<T>()?;
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
@@ -64,7 +74,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> TableWriter<T> {
         let schema = empty_batch(&fields, path)?.schema();
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(BATCH_ROWS))
+            .set_max_row_group_row_count(Some(batch_rows))
             .build();
         let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| table_error(path, e))?;
         let (batches, received) = std::sync::mpsc::sync_channel::<Vec<T>>(0);
@@ -83,14 +93,15 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> TableWriter<T> {
             path: path.to_owned(),
             tmp,
             encoder: Some(Encoder { batches, thread }),
-            pending: Vec::with_capacity(BATCH_ROWS),
+            pending: Vec::with_capacity(batch_rows),
+            batch_rows,
             rows: 0,
         })
     }
 
     pub fn push(&mut self, row: T) -> Result<()> {
         self.pending.push(row);
-        if self.pending.len() >= BATCH_ROWS {
+        if self.pending.len() >= self.batch_rows {
             self.flush()?;
         }
         Ok(())
@@ -100,7 +111,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> TableWriter<T> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let rows = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH_ROWS));
+        let rows = std::mem::replace(&mut self.pending, Vec::with_capacity(self.batch_rows));
         self.rows += rows.len() as u64;
         let encoder = self.encoder.take().ok_or_else(|| table_error(&self.path, "writer already finished"))?;
         match encoder.batches.send(rows) {
@@ -185,14 +196,19 @@ pub struct TableReader<T> {
 
 impl<T: DeserializeOwned + Send + 'static> TableReader<T> {
     /// Opens `path`, reading only `columns` when given (the others must be optional in `T`,
-    /// or absent from it).
+    /// or absent from it), in batches of [`BATCH_ROWS`] rows.
     pub fn open(path: &Path, columns: Option<&[&str]>) -> Result<Self> {
+        Self::with_batch_rows(path, columns, BATCH_ROWS)
+    }
+
+    /// [`TableReader::open`] in batches of `batch_rows` rows.
+    pub fn with_batch_rows(path: &Path, columns: Option<&[&str]>, batch_rows: usize) -> Result<Self> {
         let mut builder = open_footer(path)?;
         if let Some(columns) = columns {
             let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
             builder = builder.with_projection(mask);
         }
-        let reader = builder.with_batch_size(BATCH_ROWS).build().map_err(|e| table_error(path, e))?;
+        let reader = builder.with_batch_size(batch_rows.max(1)).build().map_err(|e| table_error(path, e))?;
         let schema = arrow_array::RecordBatchReader::schema(&reader);
         let (sender, batches) = std::sync::mpsc::sync_channel(0);
         let source = path.to_owned();
@@ -307,6 +323,27 @@ mod tests {
             .collect();
         assert_eq!(ids.len(), rows.len());
         assert!(has_schema_of::<Row>(&path).expect("schema"));
+    }
+
+    #[test]
+    fn batch_rows_set_the_row_groups_written_and_the_batches_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("rows.parquet");
+        let mut writer = TableWriter::<Row>::with_batch_rows(&path, 100).expect("create");
+        for i in 0..250 {
+            writer.push(Row { id: i.to_string(), size: i, note: None, tags: vec![] }).expect("push");
+        }
+        assert_eq!(writer.finish().expect("finish"), 250);
+        let footer = open_footer(&path).expect("footer");
+        let groups: Vec<i64> =
+            footer.metadata().row_groups().iter().map(parquet::file::metadata::RowGroupMetaData::num_rows).collect();
+        assert_eq!(groups, [100, 100, 50]);
+        let batches: Vec<usize> = TableReader::<Row>::with_batch_rows(&path, None, 30)
+            .expect("open")
+            .map(|b| b.expect("batch").len())
+            .collect();
+        assert_eq!(batches.iter().sum::<usize>(), 250);
+        assert!(batches.iter().all(|&n| n <= 30), "{batches:?}");
     }
 
     #[test]

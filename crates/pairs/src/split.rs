@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use codi_dataset::Layout;
 use codi_dataset::pipeline::{Progress, Shard, StageFiles, Stats, write_atomically};
 use codi_dataset::records::{PairRecord, id_key};
-use codi_dataset::table::{TableReader, TableWriter};
+use codi_dataset::table::{BATCH_ROWS, TableReader, TableWriter};
 use serde::Deserialize;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -61,18 +61,55 @@ struct Grouping {
     stack: String,
 }
 
+/// A cluster's pairs, counted per stack.
 #[derive(Debug, Default)]
 struct Group {
     pairs: u64,
-    stacks: BTreeMap<String, u64>,
+    /// (index in [`Stacks`], pairs). A cluster almost always has one stack: a short list, where
+    /// a map per cluster would cost a B-tree node each (hundreds of MB at a million clusters).
+    stacks: Vec<(u16, u32)>,
 }
 
 impl Group {
+    fn add(&mut self, stack: u16) {
+        self.pairs += 1;
+        match self.stacks.iter_mut().find(|(s, _)| *s == stack) {
+            Some((_, pairs)) => *pairs += 1,
+            None => self.stacks.push((stack, 1)),
+        }
+    }
+
     /// The stack most of its pairs are about (ties: the first by name).
-    fn stack(&self) -> &str {
-        self.stacks.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map_or("", |(s, _)| s.as_str())
+    fn stack<'a>(&self, names: &'a Stacks) -> &'a str {
+        self.stacks
+            .iter()
+            .map(|&(s, pairs)| (names.name(s), pairs))
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+            .map_or("", |(name, _)| name)
     }
 }
+
+/// The stacks' names, each stored once; a group refers to them by index.
+#[derive(Debug, Default)]
+struct Stacks(Vec<String>);
+
+impl Stacks {
+    fn index(&mut self, name: &str) -> u16 {
+        let found = self.0.iter().position(|s| s == name).unwrap_or_else(|| {
+            self.0.push(name.to_owned());
+            self.0.len() - 1
+        });
+        u16::try_from(found).expect("fewer than 65,536 stacks")
+    }
+
+    fn name(&self, index: u16) -> &str {
+        &self.0[usize::from(index)]
+    }
+}
+
+/// The rows of a batch the split reads or writes: its reader and three writers hold about one
+/// stage's batch together (pairs are the widest rows of the pipeline, ~5 KB each).
+const BATCH_ROWS_OF_SPLIT: usize = BATCH_ROWS / 4;
 
 /// Where `--jsonl` writes, under the splits folder: a `__` directory, which the Parquet
 /// dataset's loaders pass over.
@@ -114,13 +151,14 @@ fn previous_assignments(out: &Path) -> Result<HashMap<u128, usize>> {
 /// Assigns every group to a split.
 fn assign(
     groups: &HashMap<u128, Group>,
+    stacks: &Stacks,
     keep: &HashMap<u128, usize>,
     ratios: [f64; 3],
     seed: u64,
 ) -> HashMap<u128, usize> {
     let mut by_stack: BTreeMap<&str, Vec<u128>> = BTreeMap::new();
     for (key, group) in groups {
-        by_stack.entry(group.stack()).or_default().push(*key);
+        by_stack.entry(group.stack(stacks)).or_default().push(*key);
     }
     let mut assignment = HashMap::new();
     for keys in by_stack.values() {
@@ -163,29 +201,28 @@ pub fn split(options: &SplitOptions, progress: &dyn Progress) -> Result<Stats> {
     }
     progress.phase("split: grouping", None);
     let mut groups: HashMap<u128, Group> = HashMap::new();
+    let mut stacks = Stacks::default();
     for part in &inputs {
         for batch in TableReader::<Grouping>::open(part, Some(&["cluster_id", "stack"]))? {
             for row in batch? {
-                let group = groups.entry(id_key(&row.cluster_id)).or_default();
-                group.pairs += 1;
-                *group.stacks.entry(row.stack).or_default() += 1;
+                groups.entry(id_key(&row.cluster_id)).or_default().add(stacks.index(&row.stack));
             }
         }
     }
     let keep = if options.full { HashMap::new() } else { previous_assignments(&options.out)? };
-    let assignment = assign(&groups, &keep, options.ratios, options.seed);
+    let assignment = assign(&groups, &stacks, &keep, options.ratios, options.seed);
 
     let fingerprint = format!("split-1 ratios={:?} seed={}", options.ratios, options.seed);
     let mut stats = Stats::new("split", &fingerprint, Shard::ALL);
     let mut writers = SPLITS
         .iter()
-        .map(|s| TableWriter::<PairRecord>::create(&split_path(&options.out, s)))
+        .map(|s| TableWriter::<PairRecord>::with_batch_rows(&split_path(&options.out, s), BATCH_ROWS_OF_SPLIT))
         .collect::<Result<Vec<_>, _>>()?;
     let mut jsonl: Vec<Vec<u8>> = vec![Vec::new(); 3];
     progress.phase("split: writing", Some(groups.values().map(|g| g.pairs).sum()));
     let mut seen = std::collections::HashSet::new();
     for part in &inputs {
-        for batch in TableReader::<PairRecord>::open(part, None)? {
+        for batch in TableReader::<PairRecord>::with_batch_rows(part, None, BATCH_ROWS_OF_SPLIT)? {
             for row in batch? {
                 // A pair in both the canonical table and a shard part is written once.
                 if !seen.insert(id_key(&row.pair_id)) {
@@ -240,25 +277,43 @@ pub fn clusters_in_several_splits(out: &Path) -> Result<u64> {
 mod tests {
     use super::*;
 
-    fn groups(n: u64, stack: &str) -> HashMap<u128, Group> {
+    fn groups(n: u64, stack: &str, stacks: &mut Stacks) -> HashMap<u128, Group> {
+        let stack = stacks.index(stack);
         (0..n)
             .map(|i| {
-                let mut group = Group { pairs: 1 + i % 3, ..Group::default() };
-                group.stacks.insert(stack.into(), group.pairs);
+                let mut group = Group::default();
+                (0..=i % 3).for_each(|_| group.add(stack));
                 (u128::from(i) * 7919, group)
             })
             .collect()
     }
 
     #[test]
+    fn a_group_is_of_the_stack_most_of_its_pairs_are_about() {
+        let mut stacks = Stacks::default();
+        let [python, go, node] = ["python", "go", "node"].map(|name| stacks.index(name));
+        let mut group = Group::default();
+        for stack in [python, go, node, go] {
+            group.add(stack);
+        }
+        assert_eq!((group.stack(&stacks), group.pairs), ("go", 4));
+        group.add(python);
+        assert_eq!(group.stack(&stacks), "go");
+        group.add(node);
+        assert_eq!(group.stack(&stacks), "go", "ties go to the first by name");
+        assert_eq!(stacks.index("go"), go);
+    }
+
+    #[test]
     fn shares_follow_the_ratios_per_stack_and_are_deterministic() {
-        let mut all = groups(1000, "node");
-        all.extend(groups(200, "go").into_iter().map(|(k, g)| (k + 1, g)));
-        let a = assign(&all, &HashMap::new(), [0.7, 0.15, 0.15], 42);
-        assert_eq!(a, assign(&all, &HashMap::new(), [0.7, 0.15, 0.15], 42));
+        let mut stacks = Stacks::default();
+        let mut all = groups(1000, "node", &mut stacks);
+        all.extend(groups(200, "go", &mut stacks).into_iter().map(|(k, g)| (k + 1, g)));
+        let a = assign(&all, &stacks, &HashMap::new(), [0.7, 0.15, 0.15], 42);
+        assert_eq!(a, assign(&all, &stacks, &HashMap::new(), [0.7, 0.15, 0.15], 42));
         for stack in ["node", "go"] {
             let mut counts = [0u64; 3];
-            for (key, group) in all.iter().filter(|(_, g)| g.stack() == stack) {
+            for (key, group) in all.iter().filter(|(_, g)| g.stack(&stacks) == stack) {
                 counts[a[key]] += group.pairs;
             }
             let total: u64 = counts.iter().sum();
@@ -269,11 +324,12 @@ mod tests {
 
     #[test]
     fn previous_assignments_are_kept() {
-        let all = groups(100, "python");
-        let first = assign(&all, &HashMap::new(), [0.7, 0.15, 0.15], 42);
+        let mut stacks = Stacks::default();
+        let all = groups(100, "python", &mut stacks);
+        let first = assign(&all, &stacks, &HashMap::new(), [0.7, 0.15, 0.15], 42);
         let mut more = all;
-        more.extend(groups(50, "python").into_iter().map(|(k, g)| (k + 3, g)));
-        let second = assign(&more, &first, [0.7, 0.15, 0.15], 7);
+        more.extend(groups(50, "python", &mut stacks).into_iter().map(|(k, g)| (k + 3, g)));
+        let second = assign(&more, &stacks, &first, [0.7, 0.15, 0.15], 7);
         assert!(first.iter().all(|(k, s)| second[k] == *s));
     }
 }
