@@ -64,7 +64,6 @@ struct Grouping {
 /// A cluster's pairs, counted per stack.
 #[derive(Debug, Default)]
 struct Group {
-    pairs: u64,
     /// (index in [`Stacks`], pairs). A cluster almost always has one stack: a short list, where
     /// a map per cluster would cost a B-tree node each (hundreds of MB at a million clusters).
     stacks: Vec<(u16, u32)>,
@@ -72,11 +71,14 @@ struct Group {
 
 impl Group {
     fn add(&mut self, stack: u16) {
-        self.pairs += 1;
         match self.stacks.iter_mut().find(|(s, _)| *s == stack) {
             Some((_, pairs)) => *pairs += 1,
             None => self.stacks.push((stack, 1)),
         }
+    }
+
+    fn pairs(&self) -> u64 {
+        self.stacks.iter().map(|&(_, pairs)| u64::from(pairs)).sum()
     }
 
     /// The stack most of its pairs are about (ties: the first by name).
@@ -167,7 +169,7 @@ fn assign(
         for key in keys {
             match keep.get(key) {
                 Some(&split) => {
-                    counts[split] += groups[key].pairs;
+                    counts[split] += groups[key].pairs();
                     assignment.insert(*key, split);
                 }
                 None => new.push(*key),
@@ -175,7 +177,7 @@ fn assign(
         }
         new.sort_by_key(|key| (xxh3_64_with_seed(&key.to_le_bytes(), seed), *key));
         for key in new {
-            let pairs = groups[&key].pairs;
+            let pairs = groups[&key].pairs();
             let total = (counts.iter().sum::<u64>() + pairs) as f64;
             let deficit = |s: usize| ratios[s] * total - counts[s] as f64;
             let split = (0..3).max_by(|&a, &b| deficit(a).total_cmp(&deficit(b)).then(b.cmp(&a))).unwrap_or(0);
@@ -219,7 +221,7 @@ pub fn split(options: &SplitOptions, progress: &dyn Progress) -> Result<Stats> {
         .map(|s| TableWriter::<PairRecord>::with_batch_rows(&split_path(&options.out, s), BATCH_ROWS_OF_SPLIT))
         .collect::<Result<Vec<_>, _>>()?;
     let mut jsonl: Vec<Vec<u8>> = vec![Vec::new(); 3];
-    progress.phase("split: writing", Some(groups.values().map(|g| g.pairs).sum()));
+    progress.phase("split: writing", Some(groups.values().map(Group::pairs).sum()));
     let mut seen = std::collections::HashSet::new();
     for part in &inputs {
         for batch in TableReader::<PairRecord>::with_batch_rows(part, None, BATCH_ROWS_OF_SPLIT)? {
@@ -296,7 +298,7 @@ mod tests {
         for stack in [python, go, node, go] {
             group.add(stack);
         }
-        assert_eq!((group.stack(&stacks), group.pairs), ("go", 4));
+        assert_eq!((group.stack(&stacks), group.pairs()), ("go", 4));
         group.add(python);
         assert_eq!(group.stack(&stacks), "go");
         group.add(node);
@@ -314,7 +316,7 @@ mod tests {
         for stack in ["node", "go"] {
             let mut counts = [0u64; 3];
             for (key, group) in all.iter().filter(|(_, g)| g.stack(&stacks) == stack) {
-                counts[a[key]] += group.pairs;
+                counts[a[key]] += group.pairs();
             }
             let total: u64 = counts.iter().sum();
             assert!((counts[0] as f64 / total as f64 - 0.7).abs() < 0.02, "{stack}: {counts:?}");
