@@ -17,7 +17,7 @@ TRAIN_CONFIG ?= configs/train/smollm2-135m-qlora.yaml
 
 .PHONY: help build release image run feedback serve test check fmt docs bench agreement fuzz fuzz-model model generate train train-resume \
 	eval eval-nightly promote eval-report-check \
-	data-collect data-extract data-label data-prepare data-prepare-full data-clean data-push data-pull
+	data-collect data-extract data-label data-prepare data-prepare-full data-synthesize train-synth data-clean data-push data-pull
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -120,6 +120,18 @@ data-prepare: data-label ## standardize → pairs → split, incremental; works 
 data-prepare-full: data-extract ## Label, standardize, pairs and split again from scratch
 	$(CODI) data label --full --raw $(DATA)/raw --out $(DATA)/labeled
 	$(CODI) data prepare --full --data $(DATA)
+
+# The synthesized data set: VARIANTS variants of each sample project, in a data tree of its own
+# (each seed and its variants are one split group; see docs/data.md, "Synthesized projects").
+SYNTH ?= data/synth
+VARIANTS ?= 40
+data-synthesize: release ## Synthesize VARIANTS variants of each sample project into SYNTH/raw, then label, standardize, pairs and split them there
+	$(CODI) data synthesize --samples $(SAMPLES) --raw $(SYNTH)/raw --variants $(VARIANTS)
+	$(CODI) data label --raw $(SYNTH)/raw --out $(SYNTH)/labeled
+	$(CODI) data prepare --data $(SYNTH)
+
+train-synth: release model ## Train the default model on the synthesized splits (after `make data-synthesize`)
+	$(CODI) train --config configs/train/smollm2-135m-synth.yaml
 
 data-clean: ## Remove the stage outputs (data/samples stays)
 	rm -rf $(DATA)/raw $(DATA)/labeled $(DATA)/curated $(DATA)/pairs $(DATA)/splits

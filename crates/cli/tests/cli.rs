@@ -494,8 +494,8 @@ fn eval_promote_lineage_and_nightly_with_the_default_model() {
     assert_eq!(first.systems, ["rules-only", "base", "cli-test@0.1.0"]);
     assert_eq!(
         first.tasks.keys().collect::<Vec<_>>(),
-        ["explain", "rewrite"],
-        "the sample test split has no rank pair"
+        ["explain", "rank", "rewrite"],
+        "every stack has a seed in the sample test split, and rank pairs with it"
     );
     let f1 = &first.tasks["explain"]["rules-only"]["code_f1"];
     assert!(f1.ci95[0] <= f1.value && f1.value <= f1.ci95[1]);

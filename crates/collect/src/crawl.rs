@@ -228,6 +228,7 @@ fn fetch_item(
         content,
         stack_hint: Some(query.stack.to_string()),
         related: Vec::new(),
+        group: None,
     };
     let mut context = github::RepoContext { client, repo: repo_name.clone(), commit: commit.clone(), dir };
     run.admit(&origin, &bytes, record, |_| manifests(&mut context))

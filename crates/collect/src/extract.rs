@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use codi_core::syntax::parse;
 use codi_dataset::pipeline::{Part, Progress, Shard, Stats, write_rejects};
-use codi_dataset::records::Reject;
+use codi_dataset::records::{Reject, SYNTHETIC_SOURCE};
 
 use crate::context::scripts;
 use crate::{RawStore, Result, VERSION, github, local};
@@ -23,6 +23,14 @@ pub fn extract(raw: &Path, mut github: Option<&mut github::Client>, progress: &d
     for id in ids {
         let mut record = store.get(&id)?;
         stats.input += 1;
+        if record.source == SYNTHETIC_SOURCE {
+            // A synthesized project's scripts were recorded when it was made, from the project
+            // itself: there is no tree to read them from.
+            stats.count("scripts", "recorded-at-synthesis");
+            stats.output += 1;
+            progress.advance(1);
+            continue;
+        }
         let file = parse(&record.content);
         let found = match (record.source.as_str(), &mut github) {
             ("local", _) => local::context_of(&record).map(|dir| scripts(&file, &mut local::LocalContext::new(dir))),

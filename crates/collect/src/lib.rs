@@ -18,7 +18,8 @@ pub use context::{
 pub use crawl::{collect_github, describe_plan};
 pub use extract::extract;
 pub use github::{GithubOptions, Query, plan};
-pub use local::{LocalOptions, Provenance, collect_local, read_provenance};
+pub use local::{LocalOptions, Provenance, collect_local, detect_license, read_provenance};
+pub use run::{Run, timestamp};
 pub use store::RawStore;
 
 /// Bumped when collection changes what it records.

@@ -96,7 +96,7 @@ pub fn read_provenance(path: &Path) -> Result<Vec<Provenance>> {
 }
 
 /// The SPDX id of the licence file at or above `dir` (a few levels), by its well-known text.
-fn detect_license(dir: &Path) -> String {
+pub fn detect_license(dir: &Path) -> String {
     let names = ["LICENSE", "LICENSE.md", "LICENSE.txt", "COPYING", "LICENCE"];
     for ancestor in dir.ancestors().take(4) {
         for name in names {
@@ -259,6 +259,7 @@ pub fn collect_local(options: &LocalOptions, raw: &Path, progress: &dyn Progress
                     content,
                     stack_hint: None,
                     related: Vec::new(),
+                    group: None,
                 };
                 let context = candidate.context.clone();
                 run.admit(&origin, &bytes, record, |_| {

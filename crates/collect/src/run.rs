@@ -4,17 +4,20 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use codi_dataset::pipeline::{Shard, Stats, write_rejects};
+use codi_dataset::pipeline::{Part, Shard, Stats, write_rejects};
 use codi_dataset::records::{RawRecord, Reject, RelatedFile, sha256_hex};
 
 use crate::{MAX_DOCKERFILE_BYTES, RawStore, Result, VERSION};
 
-/// What a run saw, wrote and refused; ends as its stats and rejects.
+/// What a run saw, wrote and refused; ends as its stats and rejects. Every source of raw records
+/// (GitHub, local trees, `codi-synthesize`) admits its Dockerfiles through one.
 #[derive(Debug)]
-pub(crate) struct Run {
+pub struct Run {
     store: RawStore,
     shard: Shard,
-    pub(crate) stats: Stats,
+    /// Where the stats and rejects go: the shard's, or a named source's.
+    part: Part,
+    pub stats: Stats,
     rejects: Vec<Reject>,
     /// Dockerfiles of this run by id, with their origin (to name duplicates).
     seen: HashMap<String, String>,
@@ -38,10 +41,16 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(String, String), (&'static str, Str
 }
 
 impl Run {
-    pub(crate) fn new(store: RawStore, stage: &str, shard: Shard) -> Self {
+    pub fn new(store: RawStore, stage: &str, shard: Shard) -> Self {
+        Self::with_part(store, stage, shard, shard.into())
+    }
+
+    /// A run whose stats and rejects are `part`'s (`stats-synthesize.json` beside collect's).
+    pub fn with_part(store: RawStore, stage: &str, shard: Shard, part: Part) -> Self {
         Self {
             store,
             shard,
+            part,
             stats: Stats::new(stage, VERSION, shard),
             rejects: Vec::new(),
             seen: HashMap::new(),
@@ -49,7 +58,7 @@ impl Run {
         }
     }
 
-    pub(crate) fn reject(&mut self, id: &str, origin: &str, reason: &str, detail: String) {
+    pub fn reject(&mut self, id: &str, origin: &str, reason: &str, detail: String) {
         self.stats.input += 1;
         self.stats.reject(reason);
         self.rejects.push(Reject { id: id.to_owned(), origin: origin.to_owned(), reason: reason.to_owned(), detail });
@@ -57,7 +66,7 @@ impl Run {
 
     /// Admits a Dockerfile: refuses bad bytes and duplicates of this run, keeps what an earlier
     /// run stored, writes the rest (with the context `related` gives).
-    pub(crate) fn admit(
+    pub fn admit(
         &mut self,
         origin: &str,
         bytes: &[u8],
@@ -101,24 +110,23 @@ impl Run {
         }
     }
 
-    /// Rebuilds the manifest, writes rejects and stats.
     /// Writes rejects and stats; a run over everything also rebuilds the manifest (shards of a
     /// job array leave that to the run that follows them: `extract`, or collect without
     /// `--shard`).
-    pub(crate) fn finish(mut self) -> Result<Stats> {
+    pub fn finish(mut self) -> Result<Stats> {
         if self.shard.is_all() {
             let total = self.store.write_manifest()?;
             self.stats.add("manifest", "rows", total);
         }
         let files = self.store.files();
-        write_rejects(&files.rejects(self.shard), self.rejects)?;
+        write_rejects(&files.rejects(self.part.clone()), self.rejects)?;
         self.stats.seconds = self.started.elapsed().as_secs_f64();
-        self.stats.write(&files.stats(self.shard))?;
+        self.stats.write(&files.stats(self.part))?;
         Ok(self.stats)
     }
 }
 
 /// RFC 3339 now, UTC.
-pub(crate) fn timestamp() -> String {
+pub fn timestamp() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

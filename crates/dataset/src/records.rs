@@ -47,11 +47,14 @@ pub fn found_files(related: &[RelatedFile]) -> impl Iterator<Item = (&str, Optio
     related.iter().filter(|r| r.status == "found").map(|r| (r.path.as_str(), r.content.as_deref()))
 }
 
+/// The `source` of the records `codi-synthesize` makes (variants of the sample projects).
+pub const SYNTHETIC_SOURCE: &str = "synthetic";
+
 /// `data/raw/manifest.parquet`: a collected Dockerfile and its context.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RawRecord {
     pub id: String,
-    /// `github` or `local`.
+    /// `github`, `local` or [`SYNTHETIC_SOURCE`].
     pub source: String,
     /// `owner/name` on GitHub; the collected root directory for local trees.
     pub repo: String,
@@ -71,6 +74,11 @@ pub struct RawRecord {
     /// The stack the search looked for (GitHub) or the analyzer's guess (local), if any.
     pub stack_hint: Option<String>,
     pub related: Vec<RelatedFile>,
+    /// The split group: records of one group form one cluster, and so land in one split (a
+    /// synthesized project's variants share their seed's). `None`: the near-duplicate clusters
+    /// alone decide.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// A parse diagnostic.
@@ -154,6 +162,9 @@ pub struct LabeledRecord {
     pub quality: f32,
     /// `None` unless hadolint was asked for and ran.
     pub hadolint: Option<Vec<HadolintRow>>,
+    /// The raw record's split group.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// How many values of one kind were redacted (the values themselves are never written).
@@ -185,13 +196,17 @@ pub struct CuratedRecord {
     pub semantic_hash: String,
     /// MinHash LSH band keys (see `codi_standardize::minhash`).
     pub lsh_bands: Vec<u64>,
-    /// The id of the cluster's smallest member; the row's own id when it has no near duplicate.
+    /// The id of the cluster's smallest member; the row's own id when it has no near duplicate
+    /// and no group.
     pub cluster_id: String,
     pub cluster_size: u32,
     pub redactions: Vec<Redaction>,
     pub kept: bool,
     /// Why the row was filtered out (`exact-duplicate`, `too-short`, `no-from` …).
     pub filter_reason: Option<String>,
+    /// The raw record's split group: its members join one cluster.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// `data/pairs/pairs.parquet` and `data/splits/{train,val,test}.parquet`: one training example.

@@ -74,6 +74,7 @@ pub fn label(raw: &RawRecord) -> LabeledRecord {
         security: security.into_iter().map(smell_row).collect(),
         quality,
         hadolint: None,
+        group: raw.group.clone(),
     }
 }
 

@@ -118,6 +118,7 @@ pub fn run(options: &Options, progress: &dyn Progress) -> Result<Stats> {
     let tally = |pair: &PairRecord, stats: &mut Stats| {
         stats.count("pairs_by_task", &pair.task);
         stats.count("pairs_by_stack", &pair.stack);
+        stats.count("pairs_by_stack_and_task", &format!("{}/{}", pair.stack, pair.task));
     };
     Ok(stage.run(progress, InputKey::kept, compute, tally)?)
 }

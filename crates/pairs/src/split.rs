@@ -3,7 +3,8 @@
 //! deterministic. An incremental run keeps the assignments of the groups it has seen before.
 //!
 //! Per stack, groups already assigned keep their split; new groups are taken in the order of a
-//! seeded hash of their id, and each goes to the split furthest below its target share of the
+//! seeded hash of their id. The first goes to train and the second to test (when those have
+//! none of the stack yet); each later one to the split furthest below its target share of the
 //! stack's pairs.
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +20,10 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use crate::{Error, Result};
 
 pub const SPLITS: [&str; 3] = ["train", "val", "test"];
+
+/// The splits a stack's first groups fill, in order (indices into [`SPLITS`]): train, then
+/// test. Validation is left to the shares: it only has to hold some of the data.
+const SPLITS_FILLED_FIRST: [usize; 2] = [0, 2];
 
 #[derive(Debug, Clone)]
 pub struct SplitOptions {
@@ -165,11 +170,13 @@ fn assign(
     let mut assignment = HashMap::new();
     for keys in by_stack.values() {
         let mut counts = [0u64; 3];
+        let mut members = [0usize; 3];
         let mut new = Vec::new();
         for key in keys {
             match keep.get(key) {
                 Some(&split) => {
                     counts[split] += groups[key].pairs();
+                    members[split] += 1;
                     assignment.insert(*key, split);
                 }
                 None => new.push(*key),
@@ -180,8 +187,15 @@ fn assign(
             let pairs = groups[&key].pairs();
             let total = (counts.iter().sum::<u64>() + pairs) as f64;
             let deficit = |s: usize| ratios[s] * total - counts[s] as f64;
-            let split = (0..3).max_by(|&a, &b| deficit(a).total_cmp(&deficit(b)).then(b.cmp(&a))).unwrap_or(0);
+            // A stack's first two groups go to train and test: a stack of few large groups (a
+            // seed project and its variants) is still tested, where shares alone would put its
+            // first groups all in train.
+            let empty = SPLITS_FILLED_FIRST.into_iter().find(|&s| members[s] == 0 && ratios[s] > 0.0);
+            let split = empty.unwrap_or_else(|| {
+                (0..3).max_by(|&a, &b| deficit(a).total_cmp(&deficit(b)).then(b.cmp(&a))).unwrap_or(0)
+            });
             counts[split] += pairs;
+            members[split] += 1;
             assignment.insert(key, split);
         }
     }
@@ -214,7 +228,7 @@ pub fn split(options: &SplitOptions, progress: &dyn Progress) -> Result<Stats> {
     let keep = if options.full { HashMap::new() } else { previous_assignments(&options.out)? };
     let assignment = assign(&groups, &stacks, &keep, options.ratios, options.seed);
 
-    let fingerprint = format!("split-1 ratios={:?} seed={}", options.ratios, options.seed);
+    let fingerprint = format!("split-2 ratios={:?} seed={}", options.ratios, options.seed);
     let mut stats = Stats::new("split", &fingerprint, Shard::ALL);
     let mut writers = SPLITS
         .iter()
@@ -322,6 +336,27 @@ mod tests {
             assert!((counts[0] as f64 / total as f64 - 0.7).abs() < 0.02, "{stack}: {counts:?}");
             assert!((counts[1] as f64 / total as f64 - 0.15).abs() < 0.02, "{stack}: {counts:?}");
         }
+    }
+
+    #[test]
+    fn a_stack_of_few_groups_is_in_train_and_test_first() {
+        let mut stacks = Stacks::default();
+        let rust = stacks.index("rust");
+        let two: HashMap<u128, Group> = [1, 2]
+            .into_iter()
+            .map(|key| {
+                let mut group = Group::default();
+                group.add(rust);
+                (key, group)
+            })
+            .collect();
+        let sorted = |ratios| {
+            let mut splits: Vec<usize> = assign(&two, &stacks, &HashMap::new(), ratios, 42).into_values().collect();
+            splits.sort_unstable();
+            splits
+        };
+        assert_eq!(sorted([0.7, 0.15, 0.15]), [0, 2], "one train, one test");
+        assert_eq!(sorted([1.0, 0.0, 0.0]), [0, 0], "a split of no share gets no group");
     }
 
     #[test]

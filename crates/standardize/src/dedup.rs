@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use codi_dataset::pipeline::{Progress, Shard, StageFiles, Stats, write_rejects};
-use codi_dataset::records::{CuratedRecord, Reject, id_key};
+use codi_dataset::records::{CuratedRecord, Reject, id_key, sha256_hex};
 use codi_dataset::table::{TableReader, TableWriter};
 use serde::Deserialize;
 
@@ -18,6 +18,7 @@ struct Keys {
     semantic_hash: String,
     lsh_bands: Vec<u64>,
     filter_reason: Option<String>,
+    group: Option<String>,
 }
 
 /// A duplicate key of a row, and the reason a duplicate is rejected with.
@@ -33,7 +34,7 @@ pub(crate) fn deduplicate_and_cluster(
     let input = prepared.data(Shard::ALL);
     progress.phase("standardize: deduplicating and clustering", None);
     let mut keys: Vec<Keys> = Vec::new();
-    let columns = ["id", "exact_hash", "semantic_hash", "lsh_bands", "filter_reason"];
+    let columns = ["id", "exact_hash", "semantic_hash", "lsh_bands", "filter_reason", "group"];
     for batch in TableReader::<Keys>::open(&input, Some(&columns))? {
         keys.extend(batch?);
     }
@@ -69,8 +70,14 @@ pub(crate) fn deduplicate_and_cluster(
         .zip(&reasons)
         .map(|(k, r)| if r.is_none() { std::mem::take(&mut k.lsh_bands) } else { Vec::new() })
         .collect();
-    let roots = minhash::components(&bands);
-    drop(bands);
+    // A group joins its kept members into one cluster (a duplicate is in its original's).
+    let groups: Vec<Option<u128>> = keys
+        .iter()
+        .zip(&reasons)
+        .map(|(k, r)| if r.is_none() { k.group.as_deref().map(|g| id_key(&sha256_hex(g.as_bytes()))) } else { None })
+        .collect();
+    let roots = minhash::components(&bands, &groups);
+    drop((bands, groups));
     let mut cluster_id: HashMap<usize, usize> = HashMap::new();
     let mut cluster_size: HashMap<usize, u32> = HashMap::new();
     for (i, &root) in roots.iter().enumerate().filter(|(i, _)| reasons[*i].is_none()) {

@@ -28,7 +28,7 @@ pub use normalize::{normalize, semantic_hash};
 pub use redact::redact;
 
 /// Bumped when the output changes for the same input.
-pub const VERSION: &str = "standardize-1";
+pub const VERSION: &str = "standardize-2";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -124,5 +124,6 @@ pub fn prepare(labeled: LabeledRecord) -> CuratedRecord {
         quality: labeled.quality,
         content,
         related,
+        group: labeled.group,
     }
 }

@@ -73,13 +73,13 @@ fn root(parent: &mut [usize], mut i: usize) -> usize {
     i
 }
 
-/// The connected components of documents sharing a band: for each document, the index of its
-/// component's root. `bands[i]` is document i's keys (empty for documents left out).
-pub fn components(bands: &[Vec<u64>]) -> Vec<usize> {
+/// The connected components of documents sharing a band or a group: for each document, the
+/// index of its component's root. `bands[i]` is document i's keys (empty for documents left
+/// out); `groups[i]` its group's key, if it has one (a group is one component whatever its
+/// members' texts).
+pub fn components(bands: &[Vec<u64>], groups: &[Option<u128>]) -> Vec<usize> {
     let mut parent: Vec<usize> = (0..bands.len()).collect();
-    for band in 0..BANDS {
-        let mut keyed: Vec<(u64, usize)> =
-            bands.iter().enumerate().filter_map(|(i, keys)| keys.get(band).map(|&k| (k, i))).collect();
+    let mut unite = |mut keyed: Vec<(u128, usize)>| {
         keyed.sort_unstable();
         for pair in keyed.windows(2) {
             if pair[0].0 == pair[1].0 {
@@ -89,7 +89,11 @@ pub fn components(bands: &[Vec<u64>]) -> Vec<usize> {
                 }
             }
         }
+    };
+    for band in 0..BANDS {
+        unite(bands.iter().enumerate().filter_map(|(i, keys)| keys.get(band).map(|&k| (u128::from(k), i))).collect());
     }
+    unite(groups.iter().enumerate().filter_map(|(i, group)| group.map(|g| (g, i))).collect());
     (0..bands.len()).map(|i| root(&mut parent, i)).collect()
 }
 
@@ -124,8 +128,10 @@ mod tests {
         let keys = [band_keys(&base), band_keys(&edited), band_keys(&other)];
         assert!(keys[0].iter().zip(&keys[1]).any(|(a, b)| a == b));
         assert!(keys[0].iter().zip(&keys[2]).all(|(a, b)| a != b));
-        let roots = components(&keys);
+        let roots = components(&keys, &vec![None; keys.len()]);
         assert_eq!(roots, vec![0, 0, 2]);
         assert_eq!(band_keys("FROM a"), band_keys("FROM   a"), "whitespace-insensitive");
+        assert_eq!(components(&keys, &[None, Some(7), Some(7)]), vec![0, 0, 0], "a group joins its members");
+        assert_eq!(components(&[vec![], vec![]], &[Some(1), Some(1)]), vec![0, 0], "with or without bands");
     }
 }

@@ -45,8 +45,15 @@ fn compute_dtype_auto_is_f32_on_the_cpu_and_bf16_is_honoured_where_it_computes()
 #[test]
 fn the_shipped_configurations_load() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/train");
-    for name in ["smollm2-135m-qlora.yaml", "qwen2.5-coder-1.5b-qlora.yaml"] {
-        let config = TrainConfig::load(&root.join(name), &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .expect("configs/train")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 3, "{names:?}");
+    for name in names {
+        let config = TrainConfig::load(&root.join(&name), &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(config.lora.r, 16, "{name}");
     }
 }

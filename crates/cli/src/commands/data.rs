@@ -24,6 +24,19 @@ pub(crate) enum Data {
         #[arg(long)]
         github: bool,
     },
+    /// Many distinct, realistic variants of each sample project → data/raw, grouped by seed.
+    Synthesize {
+        /// The sample projects: each subdirectory with a Dockerfile is a seed.
+        #[arg(long, default_value = "data/samples")]
+        samples: PathBuf,
+        #[arg(long, default_value_os_t = Layout::default().raw())]
+        raw: PathBuf,
+        /// Variants per seed, besides the seed itself.
+        #[arg(long, default_value_t = 40)]
+        variants: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// The analyzer over every raw Dockerfile → data/labeled.
     Label {
         #[arg(long, default_value_os_t = Layout::default().raw())]
@@ -347,6 +360,16 @@ pub(crate) fn run(data: &Data) -> Result<ExitCode> {
             };
             let stats = codi_collect::extract(raw, client.as_mut(), &bar)?;
             report(&stats, raw);
+            Ok(ExitCode::SUCCESS)
+        }
+        Data::Synthesize { samples, raw, variants, seed } => {
+            let options = codi_synthesize::Options {
+                samples: samples.clone(),
+                raw: raw.clone(),
+                variants: *variants,
+                seed: *seed,
+            };
+            report(&codi_synthesize::run(&options, &bar)?, raw);
             Ok(ExitCode::SUCCESS)
         }
         Data::Label { raw, out, run, hadolint } => {

@@ -30,6 +30,7 @@ pub fn raw(path: &str, content: &str, related: &[(&str, &str)]) -> RawRecord {
                 content: Some((*text).into()),
             })
             .collect(),
+        group: None,
     }
 }
 
