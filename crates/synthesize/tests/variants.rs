@@ -98,3 +98,27 @@ fn every_variant_of_a_seed_lands_in_its_seeds_split() {
     assert!(splits_of.values().all(|s| s.len() == 1), "no seed is in two splits: {splits_of:?}");
     assert!(splits_of.values().any(|s| s.contains("test")) && splits_of.values().any(|s| s.contains("train")));
 }
+
+/// hadolint 2.15.1, the outside oracle: it parses every variant (no DL1000), and reports the
+/// smells the edits add.
+#[test]
+fn hadolint_parses_every_variant_and_reports_the_smells_added() {
+    let hadolint = match codi_label::Hadolint::find() {
+        Ok(hadolint) => hadolint,
+        Err(error) => {
+            let required = std::env::var_os("CODI_REQUIRE_ORACLES").is_some_and(|v| v == "1");
+            assert!(!required, "oracle required (CODI_REQUIRE_ORACLES=1) but {error}");
+            eprintln!("skipping: {error}");
+            return;
+        }
+    };
+    let samples = seeds(&repository().join("data/samples")).expect("seeds");
+    let made: Vec<_> = samples.iter().flat_map(|seed| variants(seed, 8, 42)).collect();
+    let texts: Vec<&str> = made.iter().map(|v| v.tree.dockerfile()).collect();
+    let rows = hadolint.lint_texts(&texts).expect("hadolint ran");
+    let codes: BTreeSet<&str> = rows.iter().map(|row| row.code.as_str()).collect();
+    assert!(!codes.contains("DL1000"), "a variant hadolint cannot parse");
+    for code in ["DL3006", "DL3007", "DL3008", "DL3009", "DL3015", "DL3018", "DL3020", "DL3025", "DL4000"] {
+        assert!(codes.contains(code), "no {code} among {codes:?}");
+    }
+}
