@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use codi_dataset::pipeline::{Progress, Shard, StageFiles, Stats, write_rejects};
-use codi_dataset::records::{CuratedRecord, Reject, id_key, sha256_hex};
+use codi_dataset::records::{CuratedRecord, Reject, id_key};
 use codi_dataset::table::{TableReader, TableWriter};
 use serde::Deserialize;
 
@@ -74,7 +74,7 @@ pub(crate) fn deduplicate_and_cluster(
     let groups: Vec<Option<u128>> = keys
         .iter()
         .zip(&reasons)
-        .map(|(k, r)| if r.is_none() { k.group.as_deref().map(|g| id_key(&sha256_hex(g.as_bytes()))) } else { None })
+        .map(|(k, r)| if r.is_none() { k.group.as_deref().map(id_key) } else { None })
         .collect();
     let roots = minhash::components(&bands, &groups);
     drop((bands, groups));

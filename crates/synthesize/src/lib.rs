@@ -29,7 +29,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 pub use tree::{DOCKERFILE, Tree};
 
 /// Bumped when the same samples, count and seed give other variants.
-pub const VERSION: &str = "synthesize-1";
+pub const VERSION: &str = "synthesize-2";
 
 /// Draws per variant asked for before a seed is given up on (its edits are too few to make
 /// more distinct variants).

@@ -10,7 +10,7 @@ use regex::Regex;
 
 use crate::lines::{From, Lines};
 use crate::rng::Rng;
-use crate::tree::Tree;
+use crate::tree::{Tree, replace_where};
 
 /// One kind of edit, drawn with `probability` for each variant.
 pub(crate) struct Mutation {
@@ -399,28 +399,21 @@ const NODE_MANAGER_VERSIONS: [&str; 3] = ["10.9.0", "1.22.22", "9.14.2"];
 /// `text` with the command `from` replaced where it starts a word and is not a global install
 /// (`npm install -g pnpm` stays).
 fn replace_command(text: &str, from: &str, to: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(from) {
-        let before = rest[..at].chars().last().or_else(|| out.chars().last());
-        let after = &rest[at + from.len()..];
+    let fits = |before: Option<char>, after: &str| {
         let starts_word = !before.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_');
         let global = after.starts_with(" -g") || after.starts_with(" --global");
         let ends_word = from.ends_with(' ') || !after.starts_with(|c: char| c.is_alphanumeric() || c == '-');
-        out.push_str(&rest[..at]);
-        out.push_str(if starts_word && ends_word && !global { to } else { from });
-        rest = after;
-    }
-    out.push_str(rest);
-    out
+        starts_word && ends_word && !global
+    };
+    replace_where(text, from, to, fits).unwrap_or_else(|| text.to_owned())
 }
 
 /// Another Node package manager: its lockfile, its commands in the Dockerfile (with corepack
 /// for pnpm), and package.json's `packageManager`.
 fn node_package_manager(tree: &mut Tree, rng: &mut Rng) -> bool {
     let Some(current) = (0..3).find(|&m| tree.has(NODE_COMMANDS[9][m])) else { return false };
-    let target =
-        NODE_MANAGERS.iter().position(|m| *m == rng.pick_other(&NODE_MANAGERS, NODE_MANAGERS[current])).unwrap_or(0);
+    let chosen = rng.pick_other(&NODE_MANAGERS, NODE_MANAGERS[current]);
+    let target = NODE_MANAGERS.iter().position(|m| *m == chosen).unwrap_or(0);
     let mut text: String = Lines::new(tree.dockerfile())
         .0
         .into_iter()

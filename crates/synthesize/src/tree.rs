@@ -101,20 +101,31 @@ impl Tree {
 /// `_` does not follow); `None` when there is none.
 pub(crate) fn replace_word(text: &str, from: &str, to: &str) -> Option<String> {
     let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    replace_where(text, from, to, |before, after| !word(before) && !word(after.chars().next()))
+}
+
+/// `text` with each `from` replaced by `to` where `fits(the character before, the text after)`
+/// holds; `None` when none fits.
+pub(crate) fn replace_where(
+    text: &str,
+    from: &str,
+    to: &str,
+    fits: impl Fn(Option<char>, &str) -> bool,
+) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut found = false;
     while let Some(at) = rest.find(from) {
         let before = rest[..at].chars().last().or_else(|| out.chars().last());
-        let after = rest[at + from.len()..].chars().next();
+        let after = &rest[at + from.len()..];
         out.push_str(&rest[..at]);
-        if word(before) || word(after) {
-            out.push_str(from);
-        } else {
+        if fits(before, after) {
             out.push_str(to);
             found = true;
+        } else {
+            out.push_str(from);
         }
-        rest = &rest[at + from.len()..];
+        rest = after;
     }
     out.push_str(rest);
     found.then_some(out)
