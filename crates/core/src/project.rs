@@ -136,10 +136,12 @@ impl Project {
         }
     }
 
-    /// The project's name: its directory's name.
+    /// The project's name: its directory's name, as given (a root such as `.` or `..`, which
+    /// names none, is resolved first; an in-memory project's name is never looked up on disk).
     pub fn name(&self) -> String {
-        let root = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
-        root.file_name().map_or_else(|| "project".to_owned(), |n| n.to_string_lossy().into_owned())
+        let resolved = || self.root.canonicalize().ok()?.file_name().map(ToOwned::to_owned);
+        let name = self.root.file_name().map(ToOwned::to_owned).or_else(resolved);
+        name.map_or_else(|| "project".to_owned(), |n| n.to_string_lossy().into_owned())
     }
 
     pub fn has_file(&self, relative: &str) -> bool {

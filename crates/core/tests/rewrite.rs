@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use codi_core::analysis::Stack;
 use codi_core::catalog::Catalog;
 use codi_core::project::Project;
-use codi_core::rewrite::{Facts, Rewrite, Templates, rewrite};
+use codi_core::rewrite::{Facts, Rewrite, Ruleset, Templates, rewrite};
 use codi_core::syntax::ParseOptions;
 
 fn repo() -> PathBuf {
@@ -141,6 +141,34 @@ fn rankings_of_the_sample_projects() {
         })
         .collect();
     insta::assert_yaml_snapshot!("sample_rankings", ranking);
+}
+
+#[test]
+fn a_ruleset_reuses_a_candidates_verdict_only_for_a_project_with_the_same_files() {
+    let (rules, templates) = codi_core::catalog::default_paths(&repo());
+    let ruleset = Ruleset::load(&rules, Some(&templates)).unwrap_or_else(|e| panic!("{e}"));
+    let (catalog, compiled) = catalog();
+    let json = |r: &Rewrite| serde_json::to_string(r).expect("rewrite JSON");
+    for dir in samples() {
+        let project = Project::load(&dir, &ParseOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let fresh = json(&rewrite(&project, &catalog, &compiled));
+        assert_eq!(json(&ruleset.rewrite(&project)), fresh, "{}: first rewrite", dir.display());
+        assert_eq!(json(&ruleset.rewrite(&project)), fresh, "{}: remembered verdicts", dir.display());
+    }
+    // The same Dockerfile in a project of many more dependencies renders the same candidate
+    // texts, whose images are larger: the first project's verdicts must not be served.
+    let mut project =
+        Project::load(&repo().join("data/samples/node-express-npm"), &ParseOptions::default()).expect("sample");
+    let dependencies: Vec<String> = (0..40).map(|i| format!("\"dep{i}\": \"1.0.0\"")).collect();
+    let manifest = format!("{{\"name\": \"app\", \"dependencies\": {{{}}}}}", dependencies.join(", "));
+    project.files.manifests.insert("package.json".into(), manifest);
+    let heavier = rewrite(&project, &catalog, &compiled);
+    assert_eq!(json(&ruleset.rewrite(&project)), json(&heavier));
+    let before = ruleset.rewrite(
+        &Project::load(&repo().join("data/samples/node-express-npm"), &ParseOptions::default()).expect("sample"),
+    );
+    let size = |r: &Rewrite| r.candidates.first().map(|c| c.estimate.image_mb);
+    assert!(size(&heavier) > size(&before), "{:?} vs {:?}", size(&heavier), size(&before));
 }
 
 #[test]

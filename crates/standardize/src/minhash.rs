@@ -46,22 +46,29 @@ pub fn band_keys(text: &str) -> Vec<u64> {
     // The signature is a minimum over the set of shingles: a repeated one changes nothing.
     shingles.sort_unstable();
     shingles.dedup();
-    let family = family();
-    let mut signature = [u32::MAX; HASHES];
-    for &h in &shingles {
-        for (slot, &(a, b)) in signature.iter_mut().zip(family) {
-            let value = (a.wrapping_mul(h).wrapping_add(b) >> 32) as u32;
-            *slot = (*slot).min(value);
-        }
-    }
-    signature
-        .chunks(ROWS_PER_BAND)
+    // A band at a time: its eight minima stay in registers while the shingles stream past
+    // (twice as fast as updating all 112 for each shingle).
+    family()
+        .chunks_exact(ROWS_PER_BAND)
         .enumerate()
         .map(|(band, rows)| {
-            let bytes: Vec<u8> = rows.iter().flat_map(|r| r.to_le_bytes()).collect();
+            let a: [u64; ROWS_PER_BAND] = std::array::from_fn(|k| rows[k].0);
+            let b: [u64; ROWS_PER_BAND] = std::array::from_fn(|k| rows[k].1);
+            let mut minima = [u32::MAX; ROWS_PER_BAND];
+            for &h in &shingles {
+                for k in 0..ROWS_PER_BAND {
+                    minima[k] = minima[k].min(permuted(a[k], b[k], h));
+                }
+            }
+            let bytes: Vec<u8> = minima.iter().flat_map(|m| m.to_le_bytes()).collect();
             xxh3_64_with_seed(&bytes, band as u64)
         })
         .collect()
+}
+
+/// Shingle `h` under the hash `(a, b)` of the family: the high half of `a·h + b` (mod 2⁶⁴).
+fn permuted(a: u64, b: u64, h: u64) -> u32 {
+    (a.wrapping_mul(h).wrapping_add(b) >> 32) as u32
 }
 
 /// The root of `i`'s set in a union-find forest, halving paths on the way.
@@ -105,6 +112,29 @@ mod tests {
 
     fn probability(s: f64) -> f64 {
         1.0 - (1.0 - s.powf(ROWS_PER_BAND as f64)).powf(BANDS as f64)
+    }
+
+    #[test]
+    fn band_keys_are_those_of_standardize_2() {
+        // Pinned from the slot-at-a-time loop this replaced: curated records keep their keys.
+        let text = "FROM python:3.12-slim\nRUN pip install flask gunicorn requests\nCOPY . /app\nCMD [\"gunicorn\", \"app:app\"]\n";
+        let keys: [u64; BANDS] = [
+            1_153_031_010_239_052_080,
+            8_110_491_672_697_054_548,
+            2_745_115_338_205_841_628,
+            16_467_556_089_588_788_347,
+            10_385_122_734_072_028_315,
+            406_755_496_072_918_411,
+            1_285_415_357_746_414_334,
+            13_528_332_618_903_055_112,
+            1_061_813_417_063_250_844,
+            16_681_326_065_939_654_839,
+            12_993_362_387_619_156_107,
+            10_006_811_107_822_972_427,
+            2_330_650_561_911_314_616,
+            11_529_473_747_980_854_785,
+        ];
+        assert_eq!(band_keys(text), keys);
     }
 
     #[test]

@@ -443,6 +443,16 @@ pub(crate) fn peak_rss_mib() -> f64 {
     kib / 1024.0
 }
 
+/// CPU seconds this process has used on all its threads, user and system (Linux; 0 elsewhere):
+/// `/proc/self/stat`'s utime and stime, in the kernel's 100 Hz clock ticks.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Starts a new peak-RSS measurement (Linux: `clear_refs` 5 resets VmHWM).
 pub(crate) fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -499,19 +509,19 @@ fn data_bench(files: usize, corpus: &Path, samples: &Path, catalog: &Path, dir: 
     );
     let _ = writeln!(
         out,
-        "{:<12} {:>10} {:>10} {:>9} {:>10} {:>12}",
-        "stage", "rows in", "rows out", "seconds", "rows/s", "peak RSS MiB"
+        "{:<12} {:>10} {:>10} {:>9} {:>10} {:>8} {:>12}",
+        "stage", "rows in", "rows out", "seconds", "rows/s", "CPU s", "peak RSS MiB"
     );
     let mut total = 0.0;
     let mut row = |name: &str, run: &dyn Fn() -> Result<Stats>| -> Result<()> {
         reset_peak_rss();
-        let stage = Instant::now();
+        let (stage, cpu) = (Instant::now(), cpu_seconds());
         let stats = run()?;
-        let seconds = stage.elapsed().as_secs_f64();
+        let (seconds, cpu) = (stage.elapsed().as_secs_f64(), cpu_seconds() - cpu);
         total += seconds;
         let _ = writeln!(
             out,
-            "{name:<12} {:>10} {:>10} {seconds:>9.1} {:>10.0} {:>12.0}",
+            "{name:<12} {:>10} {:>10} {seconds:>9.1} {:>10.0} {cpu:>8.1} {:>12.0}",
             stats.input,
             stats.output,
             stats.input as f64 / seconds,

@@ -25,6 +25,10 @@ pub struct Analysis {
     pub stack: StackDetection,
     /// The final stage's command, if any stage sets one.
     pub command: Option<CommandAnalysis>,
+    /// The shell script of every RUN, parsed once for the stack detection, the linter, the
+    /// estimate and the policy check alike.
+    #[serde(skip)]
+    pub scripts: Scripts,
 }
 
 impl Analysis {
@@ -52,9 +56,30 @@ pub fn analyze_project(file: &Dockerfile, project: &ProjectFiles) -> Analysis {
         }
         base.clone()
     });
-    let stack = stack::detect(file, &stages, project);
+    let scripts = Scripts::of(file);
+    let stack = stack::detect(file, &stages, &scripts, project);
     let command = command::analyze(file, &stages);
-    Analysis { stages, base_image, stack, command }
+    Analysis { stages, base_image, stack, command, scripts }
+}
+
+/// The shell script of each instruction that runs one, by instruction index: a RUN's, or an
+/// ONBUILD's RUN trigger's.
+#[derive(Debug, Clone, Default)]
+pub struct Scripts(Vec<Option<Script>>);
+
+impl Scripts {
+    pub fn of(file: &Dockerfile) -> Self {
+        let script = |instruction: &Instruction| match &instruction.kind {
+            InstructionKind::Onbuild(trigger) => run_script(trigger),
+            _ => run_script(instruction),
+        };
+        Self(file.instructions.iter().map(script).collect())
+    }
+
+    /// The script of instruction `index` (a RUN, or an ONBUILD whose trigger is a RUN).
+    pub fn get(&self, index: usize) -> Option<&Script> {
+        self.0.get(index).and_then(Option::as_ref)
+    }
 }
 
 /// The shell script a RUN executes. Exec form is joined with spaces, as hadolint does. With a

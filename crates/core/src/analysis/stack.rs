@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::run_script;
+use super::Scripts;
 use super::stages::{Base, Stage};
 use crate::shell::{Command, parse_script};
 use crate::syntax::{Arguments, Dockerfile, InstructionKind};
@@ -185,16 +185,16 @@ impl Collector {
 }
 
 /// Detects the stack of a Dockerfile, with the project's files when they are known.
-pub(crate) fn detect(file: &Dockerfile, stages: &[Stage], project: &ProjectFiles) -> StackDetection {
+pub(crate) fn detect(file: &Dockerfile, stages: &[Stage], scripts: &Scripts, project: &ProjectFiles) -> StackDetection {
     let mut c = Collector::default();
     for stage in stages {
         base_image_evidence(&mut c, stage, stage.is_final(stages));
     }
-    for instruction in &file.instructions {
+    for (index, instruction) in file.instructions.iter().enumerate() {
         let line = Some(instruction.line());
         match &instruction.kind {
             InstructionKind::Run(_) => {
-                if let Some(script) = run_script(instruction) {
+                if let Some(script) = scripts.get(index) {
                     for command in &script.commands {
                         command_evidence(&mut c, command, Source::Command, line);
                     }

@@ -1,9 +1,7 @@
 //! What rules read: the file, its instructions as a stream, and the shell script of every RUN.
 
-use std::cell::OnceCell;
-
 use super::LintConfig;
-use crate::analysis::{Analysis, analyze, run_script};
+use crate::analysis::Analysis;
 use crate::shell::Script;
 use crate::syntax::{Dockerfile, Instruction, InstructionKind, Span};
 
@@ -15,7 +13,7 @@ pub struct Item<'a> {
     /// Where findings on it are reported (the ONBUILD line, for a trigger).
     pub span: Span,
     /// The parsed script, for RUN.
-    pub script: Option<Script>,
+    pub script: Option<&'a Script>,
 }
 
 impl Item<'_> {
@@ -31,24 +29,25 @@ pub struct Context<'a> {
     pub config: &'a LintConfig,
     items: Vec<Item<'a>>,
     triggers: Vec<Item<'a>>,
-    /// The caller's analysis of the file, when it has one.
-    given: Option<&'a Analysis>,
-    analysis: OnceCell<Analysis>,
+    analysis: &'a Analysis,
 }
 
 impl<'a> Context<'a> {
-    /// `analysis`: the caller's analysis of `file`, if it has one (with or without the project's
-    /// files: the rules read only what the file itself decides).
-    pub fn new(file: &'a Dockerfile, config: &'a LintConfig, analysis: Option<&'a Analysis>) -> Self {
+    /// `analysis`: the analysis of `file` (with or without the project's files: the rules read
+    /// only what the file itself decides), whose parsed scripts the items share.
+    pub fn new(file: &'a Dockerfile, config: &'a LintConfig, analysis: &'a Analysis) -> Self {
         let mut items = Vec::with_capacity(file.instructions.len());
         let mut triggers = Vec::new();
-        for instruction in &file.instructions {
+        for (index, instruction) in file.instructions.iter().enumerate() {
+            let script = analysis.scripts.get(index);
             if let InstructionKind::Onbuild(trigger) = &instruction.kind {
-                triggers.push(Item { instruction: trigger, span: instruction.span, script: run_script(trigger) });
+                triggers.push(Item { instruction: trigger, span: instruction.span, script });
+                items.push(Item { instruction, span: instruction.span, script: None });
+            } else {
+                items.push(Item { instruction, span: instruction.span, script });
             }
-            items.push(Item { instruction, span: instruction.span, script: run_script(instruction) });
         }
-        Self { file, config, items, triggers, given: analysis, analysis: OnceCell::new() }
+        Self { file, config, items, triggers, analysis }
     }
 
     /// The file's instructions in order.
@@ -65,8 +64,8 @@ impl<'a> Context<'a> {
         self.file.escape
     }
 
-    /// The analyzer's view of the file (the caller's, or computed on first use).
+    /// The analyzer's view of the file.
     pub fn analysis(&self) -> &Analysis {
-        self.given.unwrap_or_else(|| self.analysis.get_or_init(|| analyze(self.file)))
+        self.analysis
     }
 }

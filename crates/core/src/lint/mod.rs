@@ -63,12 +63,12 @@ pub fn find_rule(code_or_name: &str) -> Option<&'static dyn Rule> {
 /// Lints a parsed file. Parse diagnostics come out as DL1000 findings; findings are ordered by
 /// position, then by rule code.
 pub fn lint(file: &Dockerfile, config: &LintConfig) -> Vec<Finding> {
-    run_rules(&Context::new(file, config, None))
+    lint_analyzed(file, config, &crate::analysis::analyze(file))
 }
 
 /// [`lint`], with the analysis of `file` the caller already made (saves analysing it again).
 pub fn lint_analyzed(file: &Dockerfile, config: &LintConfig, analysis: &Analysis) -> Vec<Finding> {
-    run_rules(&Context::new(file, config, Some(analysis)))
+    run_rules(&Context::new(file, config, analysis))
 }
 
 fn run_rules(cx: &Context<'_>) -> Vec<Finding> {

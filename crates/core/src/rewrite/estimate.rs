@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::analysis::{Analysis, Base, run_script};
+use crate::analysis::{Analysis, Base};
 use crate::catalog::RankingWeights;
 use crate::project::Project;
 use crate::shell::Command;
@@ -305,18 +305,20 @@ pub fn estimate(
         };
         cold += base_mb / 50.0; // pulled at ~50 MB/s
         let mut after_source = false;
-        for instruction in &file.instructions[stage.instructions.clone()] {
+        for (at, instruction) in file.instructions[stage.instructions.clone()].iter().enumerate() {
             let cost = match &instruction.kind {
-                InstructionKind::Run(_) => run_script(instruction).map_or(Cost::default(), |script| {
-                    for product in script.commands.iter().filter_map(|c| product_mb(c, deps)) {
-                        products[index] = Some(products[index].unwrap_or(0.0).max(product));
-                    }
-                    script
-                        .commands
-                        .iter()
-                        .map(|c| command_cost(c, deps))
-                        .fold(Cost::default(), |a, c| Cost { mb: a.mb + c.mb, seconds: a.seconds + c.seconds })
-                }),
+                InstructionKind::Run(_) => {
+                    analysis.scripts.get(stage.instructions.start + at).map_or(Cost::default(), |script| {
+                        for product in script.commands.iter().filter_map(|c| product_mb(c, deps)) {
+                            products[index] = Some(products[index].unwrap_or(0.0).max(product));
+                        }
+                        script
+                            .commands
+                            .iter()
+                            .map(|c| command_cost(c, deps))
+                            .fold(Cost::default(), |a, c| Cost { mb: a.mb + c.mb, seconds: a.seconds + c.seconds })
+                    })
+                }
                 InstructionKind::Copy(list) | InstructionKind::Add(list) => {
                     if let Some(from) = instruction.flag_value("from") {
                         let product = source_stage(analysis, from).and_then(|i| products[i]);

@@ -3,6 +3,7 @@
 //! warning level. Candidates are estimated and ranked against the original with the catalog's
 //! ranking weights. The model never writes Dockerfile text: it ranks these.
 
+mod checks;
 mod docker;
 mod estimate;
 mod facts;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use checks::{Checks, ProjectChecks, Verdict};
 pub use docker::Engine;
 pub use estimate::{Deltas, Estimate, estimate};
 pub use facts::Facts;
@@ -106,6 +108,8 @@ pub struct Ruleset {
     pub catalog: Catalog,
     pub templates: Templates,
     pub templates_dir: PathBuf,
+    /// The candidates checked so far, for the projects rewritten after them.
+    pub checks: Checks,
 }
 
 impl Ruleset {
@@ -115,12 +119,13 @@ impl Ruleset {
         let templates_dir = templates.map_or_else(|| templates_dir(catalog), Path::to_owned);
         let loaded = Catalog::load(catalog, Some(&templates_dir))?;
         let templates = Templates::load(&templates_dir, &loaded)?;
-        Ok(Self { catalog: loaded, templates, templates_dir })
+        Ok(Self { catalog: loaded, templates, templates_dir, checks: Checks::default() })
     }
 
-    /// Every rule against `project`.
+    /// Every rule against `project`; a candidate text already checked for a project with the
+    /// same files is not checked again.
     pub fn rewrite(&self, project: &Project) -> Rewrite {
-        rewrite(project, &self.catalog, &self.templates)
+        rewrite_with(project, &self.catalog, &self.templates, &self.checks)
     }
 }
 
@@ -131,6 +136,11 @@ fn templates_dir(catalog: &Path) -> PathBuf {
 
 /// Every rule of the catalog against `project`.
 pub fn rewrite(project: &Project, catalog: &Catalog, templates: &Templates) -> Rewrite {
+    rewrite_with(project, catalog, templates, &Checks::default())
+}
+
+fn rewrite_with(project: &Project, catalog: &Catalog, templates: &Templates, checks: &Checks) -> Rewrite {
+    let checks = checks.of(project);
     let original_analysis = analyze_project(&project.dockerfile, &project.files);
     let facts = Facts::detect(project, &original_analysis, catalog);
     let original_findings = lint_analyzed(&project.dockerfile, &LintConfig::default(), &original_analysis);
@@ -159,7 +169,7 @@ pub fn rewrite(project: &Project, catalog: &Catalog, templates: &Templates) -> R
                 continue;
             }
         };
-        match candidate(&out, project, catalog, rule, text) {
+        match checks.verdict(&text).map(|estimate| compare(&out, project, catalog, rule, text, estimate)) {
             Ok(mut candidate) => {
                 candidate.parameters = values;
                 candidate.parameter_sources = sources;
@@ -183,18 +193,25 @@ pub fn candidate(
     rule: &RuleSpec,
     text: String,
 ) -> Result<Candidate, Vec<String>> {
-    let checked = Checked::new(&text, project);
-    let problems = checked.problems();
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let estimate = estimate(&checked.file, &checked.analysis, Some(project), 0);
+    let estimate = checks::verdict(&text, project)?;
+    Ok(compare(rewrite, project, catalog, rule, text, estimate))
+}
+
+/// A checked candidate of `rule`, whose `estimate` is known, compared with the original.
+fn compare(
+    rewrite: &Rewrite,
+    project: &Project,
+    catalog: &Catalog,
+    rule: &RuleSpec,
+    text: String,
+    estimate: Estimate,
+) -> Candidate {
     let deltas = Deltas::between(&rewrite.original, &estimate, &catalog.llm_assist.ranking_weights);
     let mut fixes: Vec<String> =
         rule.fixes.iter().filter(|c| rewrite.original_findings.iter().any(|f| f.code == c.as_str())).cloned().collect();
     fixes.dedup();
     let diff = unified_diff(&project.source, &text, &project.dockerfile_path.to_string_lossy());
-    Ok(Candidate {
+    Candidate {
         rule_id: rule.id.clone(),
         rule_name: rule.name.clone(),
         dockerfile: text,
@@ -205,7 +222,7 @@ pub fn candidate(
         estimate,
         deltas,
         diff,
-    })
+    }
 }
 
 /// The unified diff (git's `a/` and `b/` prefixes, 3 lines of context) that turns `old` into

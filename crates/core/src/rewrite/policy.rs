@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::analysis::{Analysis, Base, run_script};
+use crate::analysis::{Analysis, Base};
 use crate::lint::Finding;
 use crate::syntax::{Dockerfile, InstructionKind};
 
@@ -27,7 +27,7 @@ pub fn check(file: &Dockerfile, analysis: &Analysis, findings: &[Finding]) -> Ve
         .iter()
         .map(|d| Violation { check: "parse", line: d.span.start.line, message: d.message.clone() })
         .collect();
-    for instruction in &file.instructions {
+    for (index, instruction) in file.instructions.iter().enumerate() {
         let line = instruction.line();
         match &instruction.kind {
             InstructionKind::Add(list) if list.sources().iter().any(|s| s.raw.contains("://")) => {
@@ -43,7 +43,7 @@ pub fn check(file: &Dockerfile, analysis: &Analysis, findings: &[Finding]) -> Ve
                         message: "RUN outside the build sandbox".into(),
                     });
                 }
-                if run_script(instruction).is_some_and(|s| s.named("sudo").next().is_some()) {
+                if analysis.scripts.get(index).is_some_and(|s| s.named("sudo").next().is_some()) {
                     out.push(Violation { check: "sudo", line, message: "sudo in RUN".into() });
                 }
             }

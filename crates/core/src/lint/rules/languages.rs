@@ -293,7 +293,7 @@ impl Check for YarnCacheNotCleaned {
 
     fn check(&self, _: &Context<'_>, items: &[Item<'_>], sink: &mut Sink<'_>) {
         report_shipped(items, sink, |item| {
-            item.script.as_ref().is_some_and(|s| {
+            item.script.is_some_and(|s| {
                 let clean = |c: &Command| c.name == "yarn" && c.has_any_arg(&["cache", "clean"]);
                 let mounted = mounted_over(item, ".cache/yarn");
                 s.not_followed_by(|c| c.is("yarn", "install"), clean) && (s.commands.iter().any(clean) || !mounted)

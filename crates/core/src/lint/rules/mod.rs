@@ -55,7 +55,7 @@ impl<'a> Sink<'a> {
 /// For rules that flag a RUN when `bad` holds for its script.
 pub(crate) fn check_runs(items: &[Item<'_>], sink: &mut Sink<'_>, bad: impl Fn(&crate::shell::Script) -> bool) {
     for item in items {
-        if item.script.as_ref().is_some_and(&bad) {
+        if item.script.is_some_and(&bad) {
             sink.report(item.span);
         }
     }
