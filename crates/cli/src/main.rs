@@ -57,6 +57,9 @@ enum Command {
     /// Adapter directories: verify one, or merge one into its base model.
     #[command(subcommand)]
     Adapter(commands::adapter::Adapter),
+    /// Model directories: synthesize a random-initialized one of a real model's shape.
+    #[command(subcommand)]
+    Model(commands::model::ModelCommand),
     /// Evaluate rules-only, the base model and adapters on held-out pairs, into a run and the report.
     Eval(commands::eval::Args),
     /// Promote an adapter from an eval run into `patterns/rules.yml`, if it passes the gate.
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::run(&args),
         Command::Train(args) => commands::train::run(&args),
         Command::Adapter(adapter) => commands::adapter::run(&adapter),
+        Command::Model(command) => commands::model::run(&command),
         Command::Eval(args) => commands::eval::run(&args),
         Command::Promote(args) => commands::promote::run(&args),
         Command::Lineage(args) => commands::lineage::run(&args),

@@ -73,17 +73,21 @@ fn hex(digest: &[u8]) -> String {
 /// Writes `files` into a temporary sibling of `dir`, then swaps it in: readers see the old
 /// directory (or none) or the new one, never a mix. The temporary names start with a dot.
 pub fn write_dir_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
+    replace_dir(dir, |tmp| files.iter().try_for_each(|(file, bytes)| std::fs::write(tmp.join(file), bytes)))
+}
+
+/// Lets `write` fill a temporary sibling of `dir`, then swaps it in as
+/// [`write_dir_atomically`] does; on an error the temporary directory is removed.
+pub fn replace_dir(dir: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
+    let replace = || -> std::io::Result<()> {
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp)?;
-        for (file, bytes) in files {
-            std::fs::write(tmp.join(file), bytes)?;
-        }
+        write(&tmp)?;
         if dir.exists() {
             std::fs::rename(dir, &old)?;
         }
@@ -91,7 +95,7 @@ pub fn write_dir_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> std::io::R
         let _ = std::fs::remove_dir_all(&old);
         Ok(())
     };
-    write().inspect_err(|_| {
+    replace().inspect_err(|_| {
         let _ = std::fs::remove_dir_all(&tmp);
     })
 }

@@ -15,9 +15,11 @@ mod load;
 mod model;
 mod packed;
 pub mod quant;
+mod resident;
 mod rng;
 mod runner;
 pub mod safetensors;
+mod synth;
 mod tokenizer;
 mod weights;
 
@@ -32,10 +34,12 @@ pub use generate::{
 };
 pub use hub::{Hub, ModelLocation, resolve, resolve_with};
 pub use linear::{Linear, Lora};
-pub use load::{DEFAULT_MODEL, LoadOptions, Loaded, Model, load};
+pub use load::{DEFAULT_MODEL, LoadOptions, Loaded, Model, load, load_tokenizer};
 pub use model::{Attention, Block, KvCache, Mlp, RmsNorm, Transformer, linear_layers_mut};
 pub use packed::PackedWeight;
+pub use resident::Resident;
 pub use rng::SplitMix64;
 pub use runner::{Readout, Runner, Step, Stepped, run_steps};
+pub use synth::{Shape, Synthesized, synthesize};
 pub use tokenizer::{Message, Tokenizer};
 pub use weights::{Quantize, from_gguf, from_hf_dir};

@@ -1,14 +1,19 @@
 //! The one linear layer of the model: a dense or packed (frozen, decoded on the fly) base
 //! weight, an optional bias, and an optional LoRA adapter. Inference with an adapter needs no
 //! merge, and the trainer trains the same layer.
+//!
+//! Where a packed weight is decoded depends on the device: on the CPU the host kernels decode
+//! it (fused into the dot products for a few rows, into a GEMM operand for many); on a GPU it
+//! lives on the device in its packed form ([`Resident`]) and is decoded there in each forward.
 
 use std::sync::Arc;
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::{Device, Int, Tensor, TensorCreationOptions, TensorData};
+use burn::tensor::{DType, Device, Int, Tensor, TensorCreationOptions, TensorData};
 
 use crate::packed::PackedWeight;
+use crate::resident::Resident;
 use crate::rng::SplitMix64;
 
 /// Input rows up to which a packed matmul decodes weight rows into the dot products directly;
@@ -59,17 +64,41 @@ pub struct Linear {
     dense: Option<Param<Tensor<2>>>,
     #[module(skip)]
     packed: Option<Arc<PackedWeight>>,
+    /// `packed` on a GPU device, decoded there (`None` where the host kernels decode it).
+    resident: Option<Resident>,
     bias: Option<Param<Tensor<1>>>,
     pub lora: Option<Lora>,
 }
 
 impl Linear {
     pub fn dense(weight: Tensor<2>, bias: Option<Tensor<1>>) -> Self {
-        Self { dense: Some(frozen(weight)), packed: None, bias: bias.map(frozen), lora: None }
+        Self { dense: Some(frozen(weight)), packed: None, resident: None, bias: bias.map(frozen), lora: None }
     }
 
-    pub fn packed(weight: PackedWeight, bias: Option<Tensor<1>>) -> Self {
-        Self { dense: None, packed: Some(Arc::new(weight)), bias: bias.map(frozen), lora: None }
+    /// A packed weight for `device`: kept on the host for the CPU's kernels, uploaded in its
+    /// packed form to a GPU (an unquantized encoding is uploaded dense).
+    pub fn packed(weight: PackedWeight, bias: Option<Tensor<1>>, device: &Device) -> Self {
+        let mut linear =
+            Self { dense: None, packed: Some(Arc::new(weight)), resident: None, bias: bias.map(frozen), lora: None };
+        if !on_host(device) {
+            linear.upload(device);
+        }
+        linear
+    }
+
+    /// Puts the packed weight on `device` in its packed form, to be decoded there from now on.
+    /// Loading does this for a GPU; on the CPU it lets the two paths be compared.
+    pub fn upload(&mut self, device: &Device) {
+        let Some(packed) = &self.packed else { return };
+        match Resident::new(packed, device) {
+            Some(resident) => self.resident = Some(resident),
+            None => self.dense = Some(frozen(decoded(packed, device))),
+        }
+    }
+
+    /// Whether the base weight is decoded on the device in each forward.
+    pub fn is_resident(&self) -> bool {
+        self.resident.is_some()
     }
 
     /// `[out, in]`.
@@ -87,10 +116,11 @@ impl Linear {
 
     /// The base weight as a dense `[out, in]` tensor (decoded when packed).
     pub fn weight(&self, device: &Device) -> Tensor<2> {
-        match (&self.dense, &self.packed) {
-            (Some(w), _) => w.val(),
-            (None, Some(p)) => decoded(p, device),
-            (None, None) => unreachable!("a linear layer has a weight"),
+        match (&self.dense, &self.resident, &self.packed) {
+            (Some(w), _, _) => w.val(),
+            (None, Some(r), _) => r.decode(DType::F32),
+            (None, None, Some(p)) => decoded(p, device),
+            (None, None, None) => unreachable!("a linear layer has a weight"),
         }
     }
 
@@ -134,34 +164,36 @@ impl Linear {
 
     fn base_forward(&self, x: Tensor<2>, rows: usize) -> Tensor<2> {
         let (device, dtype) = (x.device(), x.dtype());
-        match (&self.dense, &self.packed) {
-            (Some(w), _) => x.matmul(w.val().cast(dtype).transpose()),
-            (None, Some(p)) if rows <= FUSED_MAX_ROWS && host_kernels(&device) => {
+        match (&self.dense, &self.resident, &self.packed) {
+            (Some(w), _, _) => x.matmul(w.val().cast(dtype).transpose()),
+            (None, Some(r), _) => x.matmul(r.decode(dtype).transpose()),
+            (None, None, Some(p)) if rows <= FUSED_MAX_ROWS && host_kernels(&device) => {
                 let input = x.into_data().convert::<f32>();
                 let values = input.as_slice::<f32>().expect("f32 activations");
                 Tensor::from_data(TensorData::new(p.matmul_t(values, rows), [rows, p.rows()]), (&device, dtype))
             }
             // Decoded straight into the compute dtype: no f32 copy of the matrix on the device.
-            (None, Some(p)) => x.matmul(decoded(p, (&device, dtype)).transpose()),
-            (None, None) => unreachable!("a linear layer has a weight"),
+            (None, None, Some(p)) => x.matmul(decoded(p, (&device, dtype)).transpose()),
+            (None, None, None) => unreachable!("a linear layer has a weight"),
         }
     }
 
     /// Embedding lookup: the rows `ids` of the weight, `[n, in]`.
     pub fn rows(&self, ids: &[u32], device: &Device) -> Tensor<2> {
-        match (&self.dense, &self.packed) {
-            (Some(w), _) => {
-                let ids = Tensor::<1, Int>::from_data(
-                    TensorData::new(ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>(), [ids.len()]),
-                    device,
-                );
-                w.val().select(0, ids)
-            }
-            (None, Some(p)) => {
+        let indices = || {
+            Tensor::<1, Int>::from_data(
+                TensorData::new(ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>(), [ids.len()]),
+                device,
+            )
+        };
+        match (&self.dense, &self.resident, &self.packed) {
+            (Some(w), _, _) => w.val().select(0, indices()),
+            (None, Some(r), _) => r.rows(indices()),
+            (None, None, Some(p)) => {
                 let indices: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
                 Tensor::from_data(TensorData::new(p.gather_rows(&indices), [ids.len(), p.cols()]), device)
             }
-            (None, None) => unreachable!("a linear layer has a weight"),
+            (None, None, None) => unreachable!("a linear layer has a weight"),
         }
     }
 }
@@ -174,6 +206,12 @@ fn decoded(packed: &PackedWeight, options: impl Into<TensorCreationOptions>) -> 
 /// A frozen parameter: loaded weights are never trained.
 pub(crate) fn frozen<const D: usize>(tensor: Tensor<D>) -> Param<Tensor<D>> {
     Param::from_tensor(tensor).set_require_grad(false)
+}
+
+/// Whether tensors of this device live in host memory (the CPU backend, with or without a
+/// gradient graph), where the host kernels decode packed weights.
+fn on_host(device: &Device) -> bool {
+    device.clone().inner() == Device::flex()
 }
 
 /// Whether the host kernels may run on tensors of this device: the CPU backend without a

@@ -68,6 +68,22 @@ impl Model {
     }
 }
 
+/// The tokenizer of `spec` (a model, see [`resolve`]; or a `tokenizer.json` with its
+/// `tokenizer_config.json` beside it) alone, no weights loaded.
+pub fn load_tokenizer(spec: &str) -> Result<Tokenizer> {
+    let path = Path::new(spec);
+    if path.is_file() && path.extension().is_some_and(|e| e == "json") {
+        return Tokenizer::from_file(path, Some(&path.with_file_name("tokenizer_config.json")));
+    }
+    match resolve(spec)? {
+        ModelLocation::Gguf(path) => {
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            Tokenizer::from_gguf(&Gguf::parse(&path, &bytes)?)
+        }
+        ModelLocation::HfDir(dir) => Tokenizer::from_dir(&dir),
+    }
+}
+
 /// What to load.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {

@@ -10,7 +10,7 @@ use crate::quant::{GgmlType, NF4_BLOCK, Nf4};
 const ROWS_PER_TASK: usize = 32;
 
 #[derive(Debug, Clone)]
-enum Storage {
+pub(crate) enum Storage {
     /// GGML blocks, rows contiguous (as in GGUF).
     Ggml {
         ty: GgmlType,
@@ -54,6 +54,10 @@ impl PackedWeight {
 
     pub fn cols(&self) -> usize {
         self.cols
+    }
+
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.storage
     }
 
     /// The encoding's name (`Q4_1`, `NF4` …).

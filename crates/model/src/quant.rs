@@ -141,7 +141,7 @@ fn dequantize_q8_0(b: &[u8], y: &mut [f32]) {
 }
 
 /// The 6-bit scale and min of sub-block `j` of a Q4_K/Q5_K block (`get_scale_min_k4`).
-fn scale_min_k4(j: usize, q: &[u8]) -> (f32, f32) {
+pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (f32, f32) {
     let (scale, min) = if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
     } else {

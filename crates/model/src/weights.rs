@@ -259,7 +259,7 @@ fn linear(
     }
     let bias = if bias { Some(vector(source, &format!("{module}.bias"), shape[0], device)?) } else { None };
     Ok(match weight {
-        Incoming::Packed(packed) => Linear::packed(packed, bias),
+        Incoming::Packed(packed) => Linear::packed(packed, bias, device),
         Incoming::Dense { values, .. } => match quantize {
             Quantize::Nf4 => {
                 let packed = PackedWeight::nf4(shape[0], shape[1], &values).ok_or_else(|| {
@@ -268,7 +268,7 @@ fn linear(
                         format!("tensor `{name}`: NF4 needs rows of whole 64-value blocks, found {}", shape[1]),
                     )
                 })?;
-                Linear::packed(packed, bias)
+                Linear::packed(packed, bias, device)
             }
             Quantize::AsStored => Linear::dense(Tensor::from_data(TensorData::new(values, shape), device), bias),
         },

@@ -10,6 +10,7 @@ pub(crate) mod feedback;
 pub(crate) mod generate;
 pub(crate) mod lineage;
 pub(crate) mod lint;
+pub(crate) mod model;
 pub(crate) mod model_bench;
 pub(crate) mod parse;
 pub(crate) mod promote;
