@@ -112,7 +112,7 @@ impl GgmlType {
     }
 }
 
-fn half16(bytes: &[u8], at: usize) -> f32 {
+pub(crate) fn half16(bytes: &[u8], at: usize) -> f32 {
     f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
 }
 

@@ -8,12 +8,10 @@
 //! what the host decoder does after them — one multiply and at most one add per value — which is
 //! why its result is bit-exact with [`PackedWeight::dequantize`] (tested on every format).
 
+use crate::packed::{PackedWeight, Storage};
+use crate::quant::{GgmlType, NF4_BLOCK, NF4_CODES, Nf4, half16};
 use burn::module::{Module, Param, ParamId};
 use burn::tensor::{DType, Device, FloatDType, Int, Tensor, TensorData};
-use half::f16;
-
-use crate::packed::{PackedWeight, Storage};
-use crate::quant::{GgmlType, NF4_BLOCK, NF4_CODES, Nf4};
 
 /// A packed matrix on the device: `[rows, cols]`, decoded per forward.
 #[derive(Module, Debug)]
@@ -243,8 +241,4 @@ impl Affine {
         form.codes.extend(nf4.codes.iter().flat_map(|c| [c & 0x0F, c >> 4]));
         form
     }
-}
-
-fn half16(bytes: &[u8], at: usize) -> f32 {
-    f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
 }
