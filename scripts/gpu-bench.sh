@@ -11,7 +11,8 @@
 #
 # The device call: run(command="scripts/gpu-bench.sh run", carry=[".gpu", ".gl"], timeout_s=480)
 # Settings (environment): SHAPE (qwen2.5-coder-1.5b), BATCH (8), SEQ (512), STEPS (3),
-# DEVICE (wgpu); SMALL=1 is the lavapipe smoke run: smollm2-135m, batch 1 × 32, 1 step.
+# DEVICE (wgpu), PYTHON (the anchor's, python3); SMALL=1 is the lavapipe smoke run: smollm2-135m,
+# batch 1 × 32, 1 step (the anchor then runs on the CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -76,10 +77,11 @@ run() {
     "$bin" bench model --model "$infer_model" --nf4 --device "$device" --runs 3 2>&1 | tee "$work/codi-infer.txt"
 
     local torch_train='{}' torch_infer='{}'
-    if python3 -c 'import torch, transformers, peft' 2>/dev/null; then
-        torch_train="$(python3 scripts/gpu_anchor.py lora "$train_model" --batch "$batch" --seq "$seq" \
+    local python="${PYTHON:-python3}"
+    if "$python" -c 'import torch, transformers, peft' 2>/dev/null; then
+        torch_train="$("$python" scripts/gpu_anchor.py lora "$train_model" --batch "$batch" --seq "$seq" \
             --steps "$((steps + 2))" --gradient-checkpointing | tail -1)"
-        torch_infer="$(python3 scripts/gpu_anchor.py infer "$infer_model" | tail -1)"
+        torch_infer="$("$python" scripts/gpu_anchor.py infer "$infer_model" | tail -1)"
     else
         echo "no torch/transformers/peft here: the anchor columns stay empty"
     fi

@@ -6,7 +6,8 @@ lora  MODEL_DIR: a LoRA step of the shape in MODEL_DIR/config.json built with fr
                  random ids, loss on every token; WARMUP + STEPS steps, the median timed.
 infer MODEL_DIR: prompt (512 tokens), decode (128 greedy tokens after 16) and scoring (5 x 200
                  tokens after a shared 300-token prompt, the prompt's KV cache reused).
-Prints one JSON line. Loads nothing from a hub (HF_HUB_OFFLINE).
+Prints one JSON line. Loads nothing from a hub (HF_HUB_OFFLINE). Without CUDA it runs on the CPU
+(the lavapipe smoke run of gpu-bench.sh checks this script that way).
 """
 import argparse
 import json
@@ -18,17 +19,26 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def device_of(torch):
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def model_of(directory, torch):
     from transformers import AutoConfig, AutoModelForCausalLM
     config = AutoConfig.from_pretrained(directory)
-    return AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).to("cuda"), config
+    return AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).to(device_of(torch)), config
+
+
+def synchronize(torch):
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def timed(torch, f):
-    torch.cuda.synchronize()
+    synchronize(torch)
     started = time.perf_counter()
     f()
-    torch.cuda.synchronize()
+    synchronize(torch)
     return time.perf_counter() - started
 
 
@@ -43,7 +53,7 @@ def lora(args, torch):
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
     generator = torch.Generator().manual_seed(0)
-    ids = torch.randint(0, config.vocab_size, (args.batch, args.seq), generator=generator).to("cuda")
+    ids = torch.randint(0, config.vocab_size, (args.batch, args.seq), generator=generator).to(device_of(torch))
 
     def step():
         loss = model(input_ids=ids, labels=ids).loss
@@ -53,13 +63,14 @@ def lora(args, torch):
 
     for _ in range(args.warmup):
         step()
-    torch.cuda.reset_peak_memory_stats()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     times = [timed(torch, step) for _ in range(args.steps)]
     median = statistics.median(times)
     return {
         "mode": "lora", "batch": args.batch, "seq": args.seq, "step_s": median,
         "tokens_per_s": args.batch * args.seq / median,
-        "peak_gib": torch.cuda.max_memory_allocated() / 2**30,
+        "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
 
@@ -68,7 +79,7 @@ def infer(args, torch):
     model, config = model_of(args.model, torch)
     model.eval()
     generator = torch.Generator().manual_seed(0)
-    ids = torch.randint(3, config.vocab_size, (1, 2300), generator=generator).to("cuda")
+    ids = torch.randint(3, config.vocab_size, (1, 2300), generator=generator).to(device_of(torch))
     out = {"mode": "infer"}
     with torch.no_grad():
         def prompt():
@@ -114,11 +125,9 @@ def main():
     parser.add_argument("--gradient-checkpointing", action="store_true")
     args = parser.parse_args()
     import torch
-    if not torch.cuda.is_available():
-        print(json.dumps({"mode": args.mode, "error": "no CUDA device for torch"}))
-        return
     result = lora(args, torch) if args.mode == "lora" else infer(args, torch)
-    result.update(torch=torch.__version__, device=torch.cuda.get_device_name())
+    name = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    result.update(torch=torch.__version__, device=name)
     print(json.dumps(result))
 
 

@@ -2,6 +2,11 @@
 //! a fused decode-and-dot for a few input rows (generation), and a parallel whole-matrix decode
 //! for a GEMM when many rows come at once (prompts, scoring, training).
 
+#![allow(
+    clippy::inline_always,
+    reason = "the host kernels are inlined into `vectorized` closures, to be compiled for their vector unit"
+)]
+
 use rayon::prelude::*;
 
 use crate::quant::{GgmlType, NF4_BLOCK, Nf4};
@@ -77,6 +82,7 @@ impl PackedWeight {
     }
 
     /// Decodes row `row` into `out` (`cols` values).
+    #[inline(always)]
     pub fn dequantize_row(&self, row: usize, out: &mut [f32]) {
         match &self.storage {
             Storage::Ggml { ty, bytes } => {
@@ -91,9 +97,14 @@ impl PackedWeight {
     pub fn dequantize(&self) -> Vec<f32> {
         let mut out = vec![0.0; self.rows * self.cols];
         out.par_chunks_mut(self.cols * ROWS_PER_TASK).enumerate().for_each(|(task, chunk)| {
-            for (i, row) in chunk.chunks_exact_mut(self.cols).enumerate() {
-                self.dequantize_row(task * ROWS_PER_TASK + i, row);
-            }
+            vectorized(
+                #[inline(always)]
+                || {
+                    for (i, row) in chunk.chunks_exact_mut(self.cols).enumerate() {
+                        self.dequantize_row(task * ROWS_PER_TASK + i, row);
+                    }
+                },
+            );
         });
         out
     }
@@ -107,20 +118,23 @@ impl PackedWeight {
         out
     }
 
-    /// `x · Wᵀ` for `m` row-major input rows of `cols` values: `[m, rows]`, each weight row
+    /// `x · Wᵀ` for `m` row-major input rows of `cols` values: `[m, rows]`. GGML rows with a
+    /// block dot ([`GgmlType::dot`]) are multiplied without being decoded; other rows are
     /// decoded once into a cache-resident buffer and dotted with every input row.
     pub fn matmul_t(&self, x: &[f32], m: usize) -> Vec<f32> {
         debug_assert_eq!(x.len(), m * self.cols);
+        // Σx of each 32-value block of each input row (GGML block dots; rows are whole blocks).
+        let block_sums: Vec<f32> = match &self.storage {
+            Storage::Ggml { ty, .. } if ty.has_dot() => x.as_chunks::<32>().0.iter().map(|b| b.iter().sum()).collect(),
+            _ => Vec::new(),
+        };
         // Transposed output ([rows, m]) so that each task writes one contiguous slice.
         let mut out_t = vec![0.0; self.rows * m];
         out_t.par_chunks_mut(m * ROWS_PER_TASK).enumerate().for_each(|(task, chunk)| {
-            let mut decoded = vec![0.0; self.cols];
-            for (i, outputs) in chunk.chunks_exact_mut(m).enumerate() {
-                self.dequantize_row(task * ROWS_PER_TASK + i, &mut decoded);
-                for (output, input) in outputs.iter_mut().zip(x.chunks_exact(self.cols)) {
-                    *output = dot(&decoded, input);
-                }
-            }
+            vectorized(
+                #[inline(always)]
+                || self.dot_rows(task * ROWS_PER_TASK, x, &block_sums, chunk),
+            );
         });
         if m == 1 {
             return out_t;
@@ -132,6 +146,33 @@ impl PackedWeight {
             }
         }
         out
+    }
+
+    /// Rows `first..` of `x · Wᵀ` into `out_t` (`m` outputs per weight row).
+    #[inline(always)]
+    fn dot_rows(&self, first: usize, x: &[f32], block_sums: &[f32], out_t: &mut [f32]) {
+        let m = x.len() / self.cols;
+        match &self.storage {
+            Storage::Ggml { ty, bytes } if ty.has_dot() => {
+                let row_bytes = bytes.len() / self.rows;
+                for (i, outputs) in out_t.chunks_exact_mut(m).enumerate() {
+                    let row = &bytes[(first + i) * row_bytes..][..row_bytes];
+                    let inputs = x.chunks_exact(self.cols).zip(block_sums.chunks_exact(self.cols / 32));
+                    for (output, (input, sums)) in outputs.iter_mut().zip(inputs) {
+                        *output = ty.dot(row, input, sums);
+                    }
+                }
+            }
+            _ => {
+                let mut decoded = vec![0.0; self.cols];
+                for (i, outputs) in out_t.chunks_exact_mut(m).enumerate() {
+                    self.dequantize_row(first + i, &mut decoded);
+                    for (output, input) in outputs.iter_mut().zip(x.chunks_exact(self.cols)) {
+                        *output = dot(&decoded, input);
+                    }
+                }
+            }
+        }
     }
 
     /// Reorders rows: row `i` of the result is row `order[i]` of `self` (GGML rows only;
@@ -151,7 +192,17 @@ impl PackedWeight {
     }
 }
 
+/// Runs `kernel` compiled for the widest vector unit this CPU has (AVX-512, AVX2 with FMA, or
+/// the baseline the binary targets): the host kernels are plain loops over fixed-size lanes that
+/// the compiler vectorizes for whichever it is given. No FMA contraction happens, so every
+/// choice decodes to the same bits. Give it an `#[inline(always)]` closure, so that the kernel is
+/// compiled into the function built for the chosen features rather than called from it.
+fn vectorized<R>(kernel: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(kernel)
+}
+
 /// A dot product in 16 independent lanes, which the compiler keeps in vector registers.
+#[inline(always)]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 16];
     let (a_chunks, b_chunks) = (a.chunks_exact(16), b.chunks_exact(16));

@@ -1,6 +1,11 @@
 //! Weight encodings: GGML's block formats (as stored in GGUF) and NF4 with double-quantized
 //! scales, decoded row by row on the host. Decoding follows ggml-quants.c exactly.
 
+#![allow(
+    clippy::inline_always,
+    reason = "the host kernels are inlined into `vectorized` closures, to be compiled for their vector unit"
+)]
+
 use half::{bf16, f16};
 
 /// A tensor element type as GGUF numbers it (`ggml_type`).
@@ -95,6 +100,7 @@ impl GgmlType {
     }
 
     /// Decodes `out.len()` elements (whole blocks) from `bytes`.
+    #[inline(always)]
     pub fn dequantize(self, bytes: &[u8], out: &mut [f32]) {
         let block = self.block_len();
         let chunks = bytes.chunks_exact(self.block_bytes()).zip(out.chunks_exact_mut(block));
@@ -110,12 +116,94 @@ impl GgmlType {
             Self::Q6K => chunks.for_each(|(b, y)| dequantize_q6_k(b, y)),
         }
     }
+
+    /// Whether [`Self::dot`] has a kernel for this format.
+    pub(crate) fn has_dot(self) -> bool {
+        matches!(self, Self::Q4_0 | Self::Q4_1 | Self::Q8_0)
+    }
+
+    /// The dot product of one row of blocks with `x` without decoding the row: each block's
+    /// integer codes are multiplied by `x` in 16 f32 lanes and its scale is applied once.
+    /// `block_sums` holds `Σx` of every 32-value block, for Q4_1's minimum (`m·Σx`).
+    #[inline(always)]
+    pub(crate) fn dot(self, row: &[u8], x: &[f32], block_sums: &[f32]) -> f32 {
+        match self {
+            Self::Q4_0 => dot_q4_0(row, x),
+            Self::Q4_1 => dot_q4_1(row, x, block_sums),
+            Self::Q8_0 => dot_q8_0(row, x),
+            _ => unreachable!("{} has no block dot", self.name()),
+        }
+    }
 }
 
+/// The values of `x` block by block, as fixed-size arrays (no bounds checks in the lanes).
+#[inline(always)]
+fn blocks_of<'a, const BYTES: usize>(
+    row: &'a [u8],
+    x: &'a [f32],
+) -> impl Iterator<Item = (&'a [u8; BYTES], &'a [f32; 32])> {
+    row.as_chunks::<BYTES>().0.iter().zip(x.as_chunks::<32>().0)
+}
+
+#[inline(always)]
+fn dot_q4_0(row: &[u8], x: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    for (b, x) in blocks_of::<18>(row, x) {
+        let d = half16(b, 0);
+        for (j, lane) in lanes.iter_mut().enumerate() {
+            let q = b[2 + j];
+            *lane += d * ((f32::from(q & 0x0F) - 8.0) * x[j] + (f32::from(q >> 4) - 8.0) * x[j + 16]);
+        }
+    }
+    lanes.iter().sum()
+}
+
+#[inline(always)]
+fn dot_q4_1(row: &[u8], x: &[f32], block_sums: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    let mut minimums = 0f32;
+    for ((b, x), &sum) in blocks_of::<20>(row, x).zip(block_sums) {
+        let (d, m) = (half16(b, 0), half16(b, 2));
+        minimums += m * sum;
+        for (j, lane) in lanes.iter_mut().enumerate() {
+            let q = b[4 + j];
+            *lane += d * (f32::from(q & 0x0F) * x[j] + f32::from(q >> 4) * x[j + 16]);
+        }
+    }
+    lanes.iter().sum::<f32>() + minimums
+}
+
+#[inline(always)]
+fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    for (b, x) in blocks_of::<34>(row, x) {
+        let d = half16(b, 0);
+        for (j, lane) in lanes.iter_mut().enumerate() {
+            let (low, high) = (b[2 + j].cast_signed(), b[18 + j].cast_signed());
+            *lane += d * (f32::from(low) * x[j] + f32::from(high) * x[j + 16]);
+        }
+    }
+    lanes.iter().sum()
+}
+
+/// Every f16 bit pattern as f32, built at compile time (256 KiB): a block's scales cost one
+/// load each in the kernels instead of a conversion (`half` checks the CPU on every call).
+static HALF_TO_F32: [f32; 1 << 16] = {
+    let mut table = [0.0; 1 << 16];
+    let mut bits = 0;
+    while bits < table.len() {
+        table[bits] = f16::from_bits(bits as u16).to_f32_const();
+        bits += 1;
+    }
+    table
+};
+
+#[inline(always)]
 pub(crate) fn half16(bytes: &[u8], at: usize) -> f32 {
-    f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
+    HALF_TO_F32[usize::from(u16::from_le_bytes([bytes[at], bytes[at + 1]]))]
 }
 
+#[inline(always)]
 fn dequantize_q4_0(b: &[u8], y: &mut [f32]) {
     let d = half16(b, 0);
     for (j, &q) in b[2..18].iter().enumerate() {
@@ -124,6 +212,7 @@ fn dequantize_q4_0(b: &[u8], y: &mut [f32]) {
     }
 }
 
+#[inline(always)]
 fn dequantize_q4_1(b: &[u8], y: &mut [f32]) {
     let (d, m) = (half16(b, 0), half16(b, 2));
     let (low, high) = y.split_at_mut(16);
@@ -133,6 +222,7 @@ fn dequantize_q4_1(b: &[u8], y: &mut [f32]) {
     }
 }
 
+#[inline(always)]
 fn dequantize_q8_0(b: &[u8], y: &mut [f32]) {
     let d = half16(b, 0);
     for (q, out) in b[2..34].iter().zip(y) {
@@ -141,6 +231,7 @@ fn dequantize_q8_0(b: &[u8], y: &mut [f32]) {
 }
 
 /// The 6-bit scale and min of sub-block `j` of a Q4_K/Q5_K block (`get_scale_min_k4`).
+#[inline(always)]
 pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (f32, f32) {
     let (scale, min) = if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
@@ -150,6 +241,7 @@ pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (f32, f32) {
     (f32::from(scale), f32::from(min))
 }
 
+#[inline(always)]
 fn dequantize_q4_k(b: &[u8], y: &mut [f32]) {
     let (d, dmin) = (half16(b, 0), half16(b, 2));
     let scales = &b[4..16];
@@ -163,6 +255,7 @@ fn dequantize_q4_k(b: &[u8], y: &mut [f32]) {
     }
 }
 
+#[inline(always)]
 fn dequantize_q5_k(b: &[u8], y: &mut [f32]) {
     let (d, dmin) = (half16(b, 0), half16(b, 2));
     let scales = &b[4..16];
@@ -180,6 +273,7 @@ fn dequantize_q5_k(b: &[u8], y: &mut [f32]) {
     }
 }
 
+#[inline(always)]
 fn dequantize_q6_k(b: &[u8], y: &mut [f32]) {
     let (ql_all, rest) = b.split_at(128);
     let (qh_all, rest) = rest.split_at(64);
@@ -265,11 +359,13 @@ impl Nf4 {
     }
 
     /// The absmax of block `block` after the second quantization level.
+    #[inline(always)]
     pub fn block_absmax(&self, block: usize) -> f32 {
         f32::from(self.scales[block]) * self.scale_scales[block / NF4_SCALE_GROUP] + self.scale_offset
     }
 
     /// Decodes blocks starting at `first_block` into `out` (a whole number of blocks).
+    #[inline(always)]
     pub fn dequantize(&self, first_block: usize, out: &mut [f32]) {
         for (i, y) in out.chunks_exact_mut(NF4_BLOCK).enumerate() {
             let block = first_block + i;

@@ -8,8 +8,7 @@ use burn::tensor::{DType, Int, Tensor, TensorData};
 use codi_model::gguf::Gguf;
 use codi_model::quant::GgmlType;
 use codi_model::{Device, KvCache, PackedWeight, Quantize, Resident, SplitMix64, Transformer, cpu, from_gguf};
-use half::f16;
-use support::{DIMS, tiny, tiny_gguf};
+use support::{DIMS, random_blocks, tiny, tiny_gguf};
 
 const QUANTIZED: [GgmlType; 6] =
     [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K];
@@ -21,31 +20,6 @@ fn devices() -> Vec<Device> {
         devices.push(codi_model::DeviceKind::Wgpu.device().expect("a wgpu build has the wgpu device"));
     }
     devices
-}
-
-/// Byte offsets of a block's f16 fields (scales and minimums), which must be finite.
-fn half_fields(ty: GgmlType) -> &'static [usize] {
-    match ty {
-        GgmlType::Q4_0 | GgmlType::Q8_0 => &[0],
-        GgmlType::Q4_1 | GgmlType::Q4K | GgmlType::Q5K => &[0, 2],
-        GgmlType::Q6K => &[208],
-        _ => &[],
-    }
-}
-
-/// A `[rows, cols]` matrix of random blocks of `ty`: every code, sub-scale and high bit drawn,
-/// the f16 fields finite and of both signs.
-fn random_blocks(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> PackedWeight {
-    let mut rng = SplitMix64(seed);
-    let len = ty.bytes_for(cols).expect("whole blocks") * rows;
-    let mut bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
-    for block in bytes.chunks_exact_mut(ty.block_bytes()) {
-        for &at in half_fields(ty) {
-            let value = f16::from_f64((rng.next_f64() - 0.5) * 0.1);
-            block[at..at + 2].copy_from_slice(&value.to_le_bytes());
-        }
-    }
-    PackedWeight::from_ggml(ty, rows, cols, bytes).expect("valid blocks")
 }
 
 fn bits(tensor: Tensor<2>) -> Vec<u32> {

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use codi_model::SplitMix64;
 use codi_model::quant::GgmlType;
+use codi_model::{PackedWeight, SplitMix64};
 use half::{bf16, f16};
 use serde_json::{Value, json};
 
@@ -444,4 +444,29 @@ pub fn reference_logits(config: &Value, tensors: &Tensors, ids: &[u32]) -> Vec<V
     }
     let head = tensors.get("lm_head.weight").map_or(embed, |(_, w)| w);
     xs.iter().map(|x| matvec(head, vocab, &norm(x, get("model.norm.weight")))).collect()
+}
+
+/// Byte offsets of a block's f16 fields (scales and minimums), which must be finite.
+pub fn half_fields(ty: GgmlType) -> &'static [usize] {
+    match ty {
+        GgmlType::Q4_0 | GgmlType::Q8_0 => &[0],
+        GgmlType::Q4_1 | GgmlType::Q4K | GgmlType::Q5K => &[0, 2],
+        GgmlType::Q6K => &[208],
+        _ => &[],
+    }
+}
+
+/// A `[rows, cols]` matrix of random blocks of `ty`: every code, sub-scale and high bit drawn,
+/// the f16 fields finite and of both signs.
+pub fn random_blocks(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> PackedWeight {
+    let mut rng = SplitMix64(seed);
+    let len = ty.bytes_for(cols).expect("whole blocks") * rows;
+    let mut bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+    for block in bytes.chunks_exact_mut(ty.block_bytes()) {
+        for &at in half_fields(ty) {
+            let value = f16::from_f64((rng.next_f64() - 0.5) * 0.1);
+            block[at..at + 2].copy_from_slice(&value.to_le_bytes());
+        }
+    }
+    PackedWeight::from_ggml(ty, rows, cols, bytes).expect("valid blocks")
 }
