@@ -205,7 +205,9 @@ fn scoring_with_a_shared_prompt_equals_scoring_each_candidate_alone() {
     let tiny = tiny(true, 11);
     let (model, held) = gguf_model(&tiny, GgmlType::Q4_1, GgmlType::Q8_0);
     let prompt = [5u32, 9, 14, 2];
-    let candidates = vec![vec![7u32, 8, 9, 10, 11], vec![40], vec![3, 3, 3], vec![60, 61, 62, 63, 64, 65, 66]];
+    // The last group's positions (7 + 260) span two of the readout's 256-position chunks.
+    let long: Vec<u32> = (0..260).map(|i| 10 + i % 50).collect();
+    let candidates = vec![vec![7u32, 8, 9, 10, 11], vec![40], vec![3, 3, 3], vec![60, 61, 62, 63, 64, 65, 66], long];
     let scores = score(&model, &prompt, &candidates, 3).expect("score");
     for (candidate, got) in candidates.iter().zip(&scores) {
         let ids: Vec<u32> = prompt.iter().chain(candidate).copied().collect();
