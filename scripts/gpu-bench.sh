@@ -11,8 +11,8 @@
 #
 # The device call: run(command="scripts/gpu-bench.sh run", carry=[".gpu", ".gl"], timeout_s=480)
 # Settings (environment): SHAPE (qwen2.5-coder-1.5b), BATCH (8), SEQ (512), STEPS (3),
-# DEVICE (wgpu), PYTHON (the anchor's, python3); SMALL=1 is the lavapipe smoke run: smollm2-135m,
-# batch 1 × 32, 1 step (the anchor then runs on the CPU).
+# DEVICE (wgpu), RUNS (3, per inference figure), PYTHON (the anchor's, python3); SMALL=1 is the
+# lavapipe smoke run: smollm2-135m, batch 1 × 32, 1 step, 1 run (the anchor then runs on the CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +41,8 @@ figure() { grep -m1 "$2" "$1" | grep -oE "$3" | grep -oE '[0-9.]+' | head -1; }
 run() {
     local bin=.gpu/codi device="${DEVICE:-wgpu}" work="${WORK:-/tmp/codi-gpu-bench}"
     local shape="${SHAPE:-qwen2.5-coder-1.5b}" batch="${BATCH:-8}" seq="${SEQ:-512}" steps="${STEPS:-3}"
-    if [[ "${SMALL:-0}" == 1 ]]; then shape=smollm2-135m batch=1 seq=32 steps=1; fi
+    local runs="${RUNS:-3}"
+    if [[ "${SMALL:-0}" == 1 ]]; then shape=smollm2-135m batch=1 seq=32 steps=1 runs=1; fi
     if ! ldconfig -p | grep -q libvulkan.so.1; then
         for f in .gl/*.deb; do dpkg -x "$f" /; done
         ldconfig
@@ -74,7 +75,7 @@ run() {
     if [[ -n "$watcher" ]]; then kill "$watcher"; fi
     local codi_train_gib
     codi_train_gib="$(peak_memory)"
-    "$bin" bench model --model "$infer_model" --nf4 --device "$device" --runs 3 2>&1 | tee "$work/codi-infer.txt"
+    "$bin" bench model --model "$infer_model" --nf4 --device "$device" --runs "$runs" 2>&1 | tee "$work/codi-infer.txt"
 
     local torch_train='{}' torch_infer='{}'
     local python="${PYTHON:-python3}"
@@ -93,7 +94,7 @@ run() {
     CODI_TRAIN_GIB="$codi_train_gib" \
     CODI_PROMPT_TPS="$(figure "$work/codi-infer.txt" 'prompt processing' '[0-9.]+ tokens/s')" \
     CODI_DECODE_TPS="$(figure "$work/codi-infer.txt" 'decode, 128' '[0-9.]+ tokens/s')" \
-    CODI_SCORE_S="$(figure "$work/codi-infer.txt" 'score 5' 'prompt: [0-9.]+ s')" \
+    CODI_SCORE_S="$(figure "$work/codi-infer.txt" 'score 5 candidates' 'prompt: [0-9.]+ s')" \
     SHAPE="$shape" BATCH="$batch" SEQ="$seq" WORK="$work" python3 - <<'EOF'
 import json, os
 env = os.environ

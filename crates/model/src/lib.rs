@@ -4,11 +4,13 @@
 //! adapter directory format, its verification, and loading a base with a verified adapter.
 
 pub mod adapter;
+mod attention;
 mod config;
 mod device;
 mod error;
 mod generate;
 pub mod gguf;
+mod host;
 mod hub;
 mod linear;
 mod load;

@@ -5,12 +5,17 @@ use burn::module::{Module, Param};
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 
+use crate::attention::{Heads, Visibility, causal_attention};
 use crate::config::ModelConfig;
-use crate::linear::{Linear, frozen};
+use crate::linear::{Linear, frozen, host_kernels};
 
 /// Added to the scores of keys a query may not see. Finite, so that a fully masked row (a
 /// padding query) gives harmless numbers instead of NaNs that would spread.
 const MASKED: f32 = -1e9;
+
+/// Queries per block on the tensor path (training, GPUs): a block's scores span only the keys
+/// its queries may see.
+const TENSOR_QUERY_BLOCK: usize = 256;
 
 #[derive(Module, Debug)]
 pub struct RmsNorm {
@@ -46,6 +51,24 @@ pub struct Mlp {
     pub gate_proj: Linear,
     pub up_proj: Linear,
     pub down_proj: Linear,
+}
+
+impl Mlp {
+    /// `down(silu(gate(h))·up(h))`; in f32 on the CPU backend without a gradient graph, the
+    /// SwiGLU in between is one host pass.
+    pub fn forward(&self, h: Tensor<3>) -> Tensor<3> {
+        let (gate, up) = (self.gate_proj.forward(h.clone()), self.up_proj.forward(h));
+        let device = gate.device();
+        let swiglu = if gate.dtype() == DType::F32 && host_kernels(&device) {
+            let shape = gate.shape();
+            let mut values = gate.into_data().try_into_vec::<f32>().expect("f32 activations");
+            crate::host::swiglu(&mut values, &up.into_data().try_into_vec::<f32>().expect("f32 activations"));
+            Tensor::from_data(TensorData::new(values, shape), &device)
+        } else {
+            silu(gate).mul(up)
+        };
+        self.down_proj.forward(swiglu)
+    }
 }
 
 #[derive(Module, Debug)]
@@ -117,7 +140,7 @@ impl Transformer {
     pub fn forward(&self, ids: &[Vec<u32>], valid: Option<&[Vec<bool>]>, cache: &mut KvCache) -> Tensor<3> {
         let device = self.device();
         let (batch, seq) = (ids.len(), ids.first().map_or(0, Vec::len));
-        let (cos, sin, bias) = self.prepare(ids, valid, cache, &device);
+        let (cos, sin, mask) = self.prepare(ids, valid, cache, &device);
         let flat: Vec<u32> = ids.iter().flatten().copied().collect();
         let mut x: Tensor<3> = self.embed_tokens.rows(&flat, &device).cast(self.compute_dtype).reshape([
             batch,
@@ -128,7 +151,7 @@ impl Transformer {
         for (index, layer) in self.layers.iter().enumerate() {
             let layer_cache = if fresh { None } else { Some(cache.layers[index].clone()) };
             let (h, kv) =
-                self.attention(layer, layer.input_layernorm.forward(x.clone()), layer_cache, &cos, &sin, bias.clone());
+                self.attention(layer, layer.input_layernorm.forward(x.clone()), layer_cache, &cos, &sin, &mask);
             if fresh {
                 cache.layers.push(kv);
             } else {
@@ -136,8 +159,7 @@ impl Transformer {
             }
             x = x + h;
             let h = layer.post_attention_layernorm.forward(x.clone());
-            let mlp = &layer.mlp;
-            x = x + mlp.down_proj.forward(silu(mlp.gate_proj.forward(h.clone())).mul(mlp.up_proj.forward(h)));
+            x = x + layer.mlp.forward(h);
         }
         self.norm.forward(x)
     }
@@ -186,13 +208,13 @@ impl Transformer {
             let keys = split(&attn.k_proj.forward(normed.clone()));
             let values = split(&attn.v_proj.forward(normed));
             let mut outs = Vec::with_capacity(calls.len());
-            for (((query, key), value), (call, (cos, sin, bias))) in
+            for (((query, key), value), (call, (cos, sin, mask))) in
                 queries.into_iter().zip(keys).zip(values).zip(calls.iter_mut().zip(&tables))
             {
                 let cache = &mut call.cache;
                 let fresh = cache.layers.len() <= index;
                 let layer_cache = if fresh { None } else { Some(cache.layers[index].clone()) };
-                let (out, kv) = self.attend(query, key, value, layer_cache, cos, sin, bias.clone());
+                let (out, kv) = self.attend(query, key, value, layer_cache, cos, sin, mask);
                 if fresh {
                     cache.layers.push(kv);
                 } else {
@@ -202,8 +224,7 @@ impl Transformer {
             }
             x = x + attn.o_proj.forward(join(outs));
             let h = layer.post_attention_layernorm.forward(x.clone());
-            let mlp = &layer.mlp;
-            x = x + mlp.down_proj.forward(silu(mlp.gate_proj.forward(h.clone())).mul(mlp.up_proj.forward(h)));
+            x = x + layer.mlp.forward(h);
         }
         split(&self.norm.forward(x))
     }
@@ -215,7 +236,7 @@ impl Transformer {
         valid: Option<&[Vec<bool>]>,
         cache: &mut KvCache,
         device: &Device,
-    ) -> (Tensor<4>, Tensor<4>, Option<Tensor<4>>) {
+    ) -> (Tensor<4>, Tensor<4>, Mask) {
         let (batch, seq) = (ids.len(), ids.first().map_or(0, Vec::len));
         assert!(ids.iter().all(|row| row.len() == seq), "rows of equal length");
         assert!(cache.is_empty() || cache.batch() == batch, "cache batch {} ≠ input batch {batch}", cache.batch());
@@ -235,8 +256,16 @@ impl Transformer {
             })
             .collect();
         let (cos, sin) = self.rope_tables(&positions, device);
-        let bias = self.attention_bias(&cache.valid, past, seq, device);
-        (cos, sin, bias)
+        let visibility = Visibility { valid: cache.valid.clone(), past };
+        // One new token attends to everything before it: the tensor path's two small products
+        // are as fast as the host kernel's, without copying the cache out.
+        let mask = if seq > 1 && self.compute_dtype == FloatDType::F32 && host_kernels(device) {
+            Mask::Host(visibility)
+        } else {
+            let blocks = (0..seq.max(1)).step_by(TENSOR_QUERY_BLOCK);
+            Mask::Bias(blocks.map(|first| self.attention_bias(&visibility, first, seq, device)).collect())
+        };
+        (cos, sin, mask)
     }
 
     /// Every weight under its Hugging Face name, with each layer's adapter merged in: what a
@@ -294,12 +323,12 @@ impl Transformer {
         cache: Option<(Tensor<4>, Tensor<4>)>,
         cos: &Tensor<4>,
         sin: &Tensor<4>,
-        bias: Option<Tensor<4>>,
+        mask: &Mask,
     ) -> (Tensor<3>, (Tensor<4>, Tensor<4>)) {
         let attn = &layer.self_attn;
         let (q, k, v) =
             (attn.q_proj.forward(normed.clone()), attn.k_proj.forward(normed.clone()), attn.v_proj.forward(normed));
-        let (out, kv) = self.attend(q, k, v, cache, cos, sin, bias);
+        let (out, kv) = self.attend(q, k, v, cache, cos, sin, mask);
         (attn.o_proj.forward(out), kv)
     }
 
@@ -315,7 +344,7 @@ impl Transformer {
         cache: Option<(Tensor<4>, Tensor<4>)>,
         cos: &Tensor<4>,
         sin: &Tensor<4>,
-        bias: Option<Tensor<4>>,
+        mask: &Mask,
     ) -> (Tensor<3>, (Tensor<4>, Tensor<4>)) {
         let config = &self.config;
         let [batch, seq, _] = q.dims();
@@ -327,17 +356,52 @@ impl Transformer {
             Some((past_k, past_v)) => (Tensor::cat(vec![past_k, k], 2), Tensor::cat(vec![past_v, v], 2)),
             None => (k, v),
         };
-        // Grouped-query attention without copying keys: the query heads that share a key/value
-        // head are stacked along the sequence axis.
-        let groups = config.num_heads / config.num_kv_heads;
-        let q = q.reshape([batch, config.num_kv_heads, groups * seq, config.head_dim]);
-        // Masking and softmax in f32, as Hugging Face does for reduced-precision compute.
-        let mut scores =
-            q.matmul(k.clone().swap_dims(2, 3)).mul_scalar(1.0 / (config.head_dim as f64).sqrt()).cast(FloatDType::F32);
-        if let Some(bias) = bias {
-            scores = scores + bias;
-        }
-        let out = softmax(scores, 3).cast(self.compute_dtype).matmul(v.clone());
+        let out = match mask {
+            Mask::Host(visibility) => {
+                let device = q.device();
+                let data = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().expect("f32 activations");
+                let shape = Heads {
+                    batch,
+                    heads: config.num_heads,
+                    kv_heads: config.num_kv_heads,
+                    seq,
+                    head_dim: config.head_dim,
+                };
+                let out = causal_attention(&data(q), &data(k.clone()), &data(v.clone()), shape, visibility);
+                Tensor::from_data(TensorData::new(out, [batch, config.num_heads, seq, config.head_dim]), &device)
+            }
+            Mask::Bias(blocks) => {
+                // Each block of queries multiplies only the keys up to its last one: a long
+                // sequence keeps about half the scores for the backward pass.
+                let groups = config.num_heads / config.num_kv_heads;
+                let past = k.dims()[2] - seq;
+                let outs = blocks.iter().enumerate().map(|(index, bias)| {
+                    let first = index * TENSOR_QUERY_BLOCK;
+                    let rows = TENSOR_QUERY_BLOCK.min(seq - first);
+                    let extent = past + first + rows;
+                    // Grouped-query attention without copying keys: the query heads that share
+                    // a key/value head are stacked along the sequence axis.
+                    let q = q.clone().narrow(2, first, rows).reshape([
+                        batch,
+                        config.num_kv_heads,
+                        groups * rows,
+                        config.head_dim,
+                    ]);
+                    let (k, v) = (k.clone().narrow(2, 0, extent), v.clone().narrow(2, 0, extent));
+                    // Masking and softmax in f32, as Hugging Face does for reduced-precision compute.
+                    let mut scores = q
+                        .matmul(k.swap_dims(2, 3))
+                        .mul_scalar(1.0 / (config.head_dim as f64).sqrt())
+                        .cast(FloatDType::F32);
+                    if let Some(bias) = bias {
+                        scores = scores + bias.clone();
+                    }
+                    let out = softmax(scores, 3).cast(self.compute_dtype).matmul(v);
+                    out.reshape([batch, config.num_heads, rows, config.head_dim])
+                });
+                Tensor::cat(outs.collect(), 2)
+            }
+        };
         let out = out.reshape([batch, config.num_heads, seq, config.head_dim]).swap_dims(1, 2).reshape([
             batch,
             seq,
@@ -372,24 +436,38 @@ impl Transformer {
         )
     }
 
-    /// The additive f32 mask `[batch, 1, groups·seq, past+seq]`: causal, and hiding padded keys.
-    /// `None` when every query may see every key (one new token, no padding).
-    fn attention_bias(&self, valid: &[Vec<bool>], past: usize, seq: usize, device: &Device) -> Option<Tensor<4>> {
-        let total = past + seq;
+    /// The additive f32 mask of the block of new tokens from `first` (at most
+    /// [`TENSOR_QUERY_BLOCK`] of `seq`), `[batch, 1, groups·rows, past+first+rows]`: causal, and
+    /// hiding padded keys. `None` when every query may see every key (one new token, no padding).
+    fn attention_bias(&self, visibility: &Visibility, first: usize, seq: usize, device: &Device) -> Option<Tensor<4>> {
+        let Visibility { valid, past } = visibility;
         if seq == 1 && valid.iter().flatten().all(|&v| v) {
             return None;
         }
+        let rows = TENSOR_QUERY_BLOCK.min(seq - first);
+        let extent = past + first + rows;
         let groups = self.config.num_heads / self.config.num_kv_heads;
-        let mut bias = Vec::with_capacity(valid.len() * groups * seq * total);
+        let mut bias = Vec::with_capacity(valid.len() * groups * rows * extent);
         for flags in valid {
             for _group in 0..groups {
-                for i in 0..seq {
-                    bias.extend(flags.iter().enumerate().map(|(j, &v)| if v && j <= past + i { 0.0 } else { MASKED }));
+                for i in first..first + rows {
+                    bias.extend(
+                        flags[..extent].iter().enumerate().map(|(j, &v)| if v && j <= past + i { 0.0 } else { MASKED }),
+                    );
                 }
             }
         }
-        Some(Tensor::from_data(TensorData::new(bias, [valid.len(), 1, groups * seq, total]), device))
+        Some(Tensor::from_data(TensorData::new(bias, [valid.len(), 1, groups * rows, extent]), device))
     }
+}
+
+/// How a call's queries are kept from the keys they may not see: by the host attention kernel
+/// (f32 on the CPU backend without a gradient graph, more than one new token), or by an
+/// additive bias per block of queries on the tensor path.
+#[derive(Debug, Clone)]
+enum Mask {
+    Host(Visibility),
+    Bias(Vec<Option<Tensor<4>>>),
 }
 
 /// Rotary embedding, rotate-half form: `x·cos + rotate_half(x)·sin`.

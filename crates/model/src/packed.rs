@@ -197,7 +197,7 @@ impl PackedWeight {
 /// the compiler vectorizes for whichever it is given. No FMA contraction happens, so every
 /// choice decodes to the same bits. Give it an `#[inline(always)]` closure, so that the kernel is
 /// compiled into the function built for the chosen features rather than called from it.
-fn vectorized<R>(kernel: impl FnOnce() -> R) -> R {
+pub(crate) fn vectorized<R>(kernel: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(kernel)
 }
 

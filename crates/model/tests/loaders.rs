@@ -182,6 +182,28 @@ fn bf16_compute_tracks_the_reference_within_bf16_precision() {
 }
 
 #[test]
+fn long_prompts_after_a_cache_match_the_reference_on_the_host_and_tensor_paths() {
+    // 600 new tokens after 20 cached: ten query blocks of the host kernel (the CPU without a
+    // gradient graph), three of the tensor path (a training device).
+    let tiny = tiny(false, 13);
+    let (writer, held) = tiny_gguf(&tiny, GgmlType::Q4_1, GgmlType::Q8_0);
+    let bytes = writer.bytes();
+    let gguf = Gguf::parse(std::path::Path::new("tiny.gguf"), &bytes).expect("parse GGUF");
+    let ids: Vec<u32> = (0..620u32).map(|i| i * 37 % 96).collect();
+    let expected = reference_logits(&tiny.config, &held, &ids);
+    for (path, device) in [("host", cpu()), ("tensor", cpu().autodiff())] {
+        let model = from_gguf(&gguf, &bytes, Quantize::AsStored, &device).expect("load GGUF");
+        let mut cache = KvCache::default();
+        model.forward(&[ids[..20].to_vec()], None, &mut cache);
+        let hidden = model.forward(&[ids[20..].to_vec()], None, &mut cache);
+        let logits = model.logits(hidden).into_data().convert::<f32>().try_into_vec::<f32>().expect("f32");
+        let got: Vec<Vec<f32>> = logits.chunks(DIMS.vocab).map(<[f32]>::to_vec).collect();
+        let delta = max_delta(&got, &expected[20..]);
+        assert!(delta < 1e-4, "{path} path: max |Δ| {delta}");
+    }
+}
+
+#[test]
 fn left_padding_does_not_change_a_row() {
     let tiny = tiny(false, 10);
     let (model, _) = gguf_model(&tiny, GgmlType::Q4_1, GgmlType::Q8_0);
