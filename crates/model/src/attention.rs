@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use crate::host::exp;
+use crate::host::{exp, lanes_max};
 use crate::packed::vectorized;
 
 /// Queries per block: the block's scores (`QUERY_BLOCK × keys`) stay in the L2 cache.
@@ -168,20 +168,6 @@ fn softmax_numerators(row: &mut [f32], seen: usize, valid: Option<&[bool]>) -> f
         tail += *score;
     }
     lanes.iter().sum::<f32>() + tail
-}
-
-/// The largest value, in 16 lanes (−∞ for an empty or fully masked slice).
-#[inline(always)]
-fn lanes_max(values: &[f32]) -> f32 {
-    let mut lanes = [f32::NEG_INFINITY; 16];
-    let chunks = values.chunks_exact(16);
-    let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
-    for chunk in chunks {
-        for i in 0..16 {
-            lanes[i] = if chunk[i] > lanes[i] { chunk[i] } else { lanes[i] };
-        }
-    }
-    lanes.iter().fold(tail, |m, &x| if x > m { x } else { m })
 }
 
 #[cfg(test)]

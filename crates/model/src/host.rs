@@ -30,6 +30,40 @@ pub(crate) fn exp(x: f32) -> f32 {
     if x < LOWEST { 0.0 } else { e_r * two_n }
 }
 
+/// The largest value, in 16 lanes (−∞ for an empty or fully masked slice).
+#[inline(always)]
+pub(crate) fn lanes_max(values: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let chunks = values.chunks_exact(16);
+    let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
+    for chunk in chunks {
+        for i in 0..16 {
+            lanes[i] = if chunk[i] > lanes[i] { chunk[i] } else { lanes[i] };
+        }
+    }
+    lanes.iter().fold(tail, |m, &x| if x > m { x } else { m })
+}
+
+/// `log softmax(row)[target]`: `row[target] − max − ln Σ e^(x − max)`, without writing the
+/// distribution out.
+pub(crate) fn log_softmax_at(row: &[f32], target: usize) -> f32 {
+    vectorized(
+        #[inline(always)]
+        || {
+            let max = lanes_max(row);
+            let mut lanes = [0f32; 16];
+            let chunks = row.chunks_exact(16);
+            let tail: f32 = chunks.remainder().iter().map(|&x| exp(x - max)).sum();
+            for chunk in chunks {
+                for i in 0..16 {
+                    lanes[i] += exp(chunk[i] - max);
+                }
+            }
+            row[target] - max - (lanes.iter().sum::<f32>() + tail).ln()
+        },
+    )
+}
+
 /// `silu(gate)·up` into `gate`: `g·σ(g)·u`, with `σ(g)` from `e^(−|g|)` so that no
 /// exponential overflows.
 pub(crate) fn swiglu(gate: &mut [f32], up: &[f32]) {
@@ -62,6 +96,18 @@ mod tests {
         assert_eq!(exp(f32::NEG_INFINITY), 0.0);
         assert_eq!(exp(-100.0), 0.0);
         assert_eq!(exp(0.0), 1.0);
+    }
+
+    #[test]
+    fn log_softmax_at_matches_its_definition_in_f64() {
+        let row: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin() * 20.0).collect();
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, |m, x| m.max(f64::from(x)));
+        let sum: f64 = row.iter().map(|&x| (f64::from(x) - max).exp()).sum();
+        for target in [0, 17, 999] {
+            let expected = f64::from(row[target]) - max - sum.ln();
+            let got = f64::from(log_softmax_at(&row, target));
+            assert!((got - expected).abs() < 1e-5, "target {target}: {got} vs {expected}");
+        }
     }
 
     #[test]

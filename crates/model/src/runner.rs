@@ -6,6 +6,10 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use rayon::prelude::*;
+
+use crate::host::log_softmax_at;
+use crate::linear::host_kernels;
 use crate::model::{KvCache, Transformer};
 
 /// What a step reads out after its forward.
@@ -104,8 +108,8 @@ fn rows_of(model: &Transformer, lasts: Vec<Tensor<3>>) -> Vec<Vec<f32>> {
     logits.chunks(logits.len() / rows).map(<[f32]>::to_vec).collect()
 }
 
-/// Positions whose logits are computed at once when scoring: a chunk's logits and log-softmax
-/// (48 MiB each for the default model) are all that is held, instead of those of every position
+/// Positions whose logits are computed at once when scoring: a chunk's logits (48 MiB for the
+/// default model; and their log-softmax off the host) are all that is held, instead of those of every position
 /// of every candidate (hundreds of MiB). Each chunk decodes the packed LM head again, so chunks
 /// much smaller than this make scoring slower (64 positions: +15–25% on `codi bench model`).
 const LOGPROB_CHUNK: usize = 256;
@@ -126,8 +130,17 @@ fn logprobs(model: &Transformer, hidden: &Tensor<3>, targets: &[Vec<u32>]) -> Ve
     for (positions, ids) in positions.chunks(LOGPROB_CHUNK).zip(ids.chunks(LOGPROB_CHUNK)) {
         let n = positions.len();
         let states = flat.clone().select(0, index(positions)).reshape([1, n, size]);
-        let chosen = log_softmax(model.logits(states), 2).gather(2, index(ids).reshape([1, n, 1]));
-        picked.extend(chosen.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 log-probabilities"));
+        let logits = model.logits(states);
+        if host_kernels(&device) {
+            // The target's log-probability straight from each row of logits, in lanes.
+            let logits = logits.into_data().try_into_vec::<f32>().expect("f32 logits");
+            let vocab = logits.len() / n;
+            let rows = logits.par_chunks_exact(vocab).zip(ids.par_iter());
+            picked.par_extend(rows.map(|(row, &id)| log_softmax_at(row, id as usize)));
+        } else {
+            let chosen = log_softmax(logits, 2).gather(2, index(ids).reshape([1, n, 1]));
+            picked.extend(chosen.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 log-probabilities"));
+        }
     }
     let mut picked = picked.into_iter();
     targets.iter().map(|target| picked.by_ref().take(target.len()).collect()).collect()
