@@ -37,7 +37,7 @@ pub use generate::{
 pub use hub::{Hub, ModelLocation, resolve, resolve_with};
 pub use linear::{Linear, Lora};
 pub use load::{DEFAULT_MODEL, LoadOptions, Loaded, Model, load, load_tokenizer};
-pub use model::{Attention, Block, KvCache, Mlp, RmsNorm, Transformer, linear_layers_mut};
+pub use model::{Attention, Block, KvCache, Mlp, RmsNorm, TENSOR_QUERY_BLOCK, Transformer, linear_layers_mut};
 pub use packed::PackedWeight;
 pub use resident::Resident;
 pub use rng::SplitMix64;

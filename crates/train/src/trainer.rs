@@ -418,9 +418,10 @@ impl Trainer {
         // Per token and layer: about a dozen hidden-width tensors (norms, q/k/v/o, residuals,
         // LoRA inputs), five MLP-width ones (gate, up, their activation and product, the down
         // input) in the compute dtype, and the attention scores and probabilities of every head
-        // in f32 (softmax runs in f32).
-        let per_token_layer =
-            (12 * c.hidden_size + 5 * c.intermediate_size) * compute + 2 * c.num_heads * longest * F32;
+        // in f32 (softmax runs in f32) over the keys of the query's block: on average half the
+        // sequence and half a block.
+        let keys = (longest + codi_model::TENSOR_QUERY_BLOCK.min(longest)).div_ceil(2);
+        let per_token_layer = (12 * c.hidden_size + 5 * c.intermediate_size) * compute + 2 * c.num_heads * keys * F32;
         let activations = tokens * c.num_layers * per_token_layer;
         MemoryEstimate {
             base,
