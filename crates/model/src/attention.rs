@@ -30,7 +30,7 @@ pub(crate) struct Visibility {
 
 /// The sizes of one attention call.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Heads {
+pub(crate) struct AttentionShape {
     pub batch: usize,
     pub heads: usize,
     pub kv_heads: usize,
@@ -42,24 +42,30 @@ pub(crate) struct Heads {
 /// `softmax(q·kᵀ/√d + mask)·v` for queries `[batch, heads, seq, d]` and keys and values
 /// `[batch, kv_heads, past + seq, d]`; the result is `[batch, heads, seq, d]`. A query that
 /// sees no key (padding before any token) gets zeros.
-pub(crate) fn causal_attention(q: &[f32], k: &[f32], v: &[f32], shape: Heads, visibility: &Visibility) -> Vec<f32> {
-    let Heads { batch, heads, kv_heads, seq, head_dim } = shape;
+pub(crate) fn causal_attention(
+    all_queries: &[f32],
+    all_keys: &[f32],
+    all_values: &[f32],
+    shape: AttentionShape,
+    visibility: &Visibility,
+) -> Vec<f32> {
+    let AttentionShape { batch, heads, kv_heads, seq, head_dim } = shape;
     let total = visibility.past + seq;
-    assert_eq!(q.len(), batch * heads * seq * head_dim, "queries");
-    assert_eq!(k.len(), batch * kv_heads * total * head_dim, "keys");
-    assert_eq!(v.len(), k.len(), "values");
+    assert_eq!(all_queries.len(), batch * heads * seq * head_dim, "queries");
+    assert_eq!(all_keys.len(), batch * kv_heads * total * head_dim, "keys");
+    assert_eq!(all_values.len(), all_keys.len(), "values");
     let groups = heads / kv_heads;
     let scale = 1.0 / (head_dim as f32).sqrt();
     // A row without padding sees a prefix of the keys: no flag needs reading.
     let padded: Vec<bool> = visibility.valid.iter().map(|flags| flags.iter().any(|&f| !f)).collect();
 
-    let mut out = vec![0f32; q.len()];
+    let mut out = vec![0f32; all_queries.len()];
     out.par_chunks_mut(seq * head_dim).enumerate().for_each(|(head_index, head_out)| {
-        let (b, h) = (head_index / heads, head_index % heads);
-        let kv = (b * kv_heads + h / groups) * total * head_dim;
-        let (keys, values) = (&k[kv..kv + total * head_dim], &v[kv..kv + total * head_dim]);
-        let queries = &q[head_index * seq * head_dim..][..seq * head_dim];
-        let valid = padded[b].then_some(visibility.valid[b].as_slice());
+        let (row, head) = (head_index / heads, head_index % heads);
+        let kv = (row * kv_heads + head / groups) * total * head_dim;
+        let (keys, values) = (&all_keys[kv..kv + total * head_dim], &all_values[kv..kv + total * head_dim]);
+        let queries = &all_queries[head_index * seq * head_dim..][..seq * head_dim];
+        let valid = padded[row].then_some(visibility.valid[row].as_slice());
         head_out.par_chunks_mut(QUERY_BLOCK * head_dim).enumerate().for_each_init(Vec::new, |scores, (block, out)| {
             let first = block * QUERY_BLOCK;
             let rows = out.len() / head_dim;
@@ -75,13 +81,13 @@ pub(crate) fn causal_attention(q: &[f32], k: &[f32], v: &[f32], shape: Heads, vi
                     head_dim,
                     scores.as_mut_ptr(),
                     1,
-                    extent as isize,
+                    stride(extent),
                     false,
                     queries[first * head_dim..].as_ptr(),
                     1,
-                    head_dim as isize,
+                    stride(head_dim),
                     keys.as_ptr(),
-                    head_dim as isize,
+                    stride(head_dim),
                     1,
                     0.0,
                     scale,
@@ -111,14 +117,14 @@ pub(crate) fn causal_attention(q: &[f32], k: &[f32], v: &[f32], shape: Heads, vi
                     extent,
                     out.as_mut_ptr(),
                     1,
-                    head_dim as isize,
+                    stride(head_dim),
                     false,
                     scores.as_ptr(),
                     1,
-                    extent as isize,
+                    stride(extent),
                     values.as_ptr(),
                     1,
-                    head_dim as isize,
+                    stride(head_dim),
                     0.0,
                     1.0,
                     false,
@@ -129,11 +135,18 @@ pub(crate) fn causal_attention(q: &[f32], k: &[f32], v: &[f32], shape: Heads, vi
             }
             for (row, sum) in out.chunks_exact_mut(head_dim).zip(sums) {
                 let inverse = if sum > 0.0 { 1.0 / sum } else { 0.0 };
-                row.iter_mut().for_each(|x| *x *= inverse);
+                for x in row {
+                    *x *= inverse;
+                }
             }
         });
     });
     out
+}
+
+/// A row stride for gemm.
+fn stride(n: usize) -> isize {
+    isize::try_from(n).expect("a stride fits in isize")
 }
 
 /// Turns a row of scores into softmax numerators `exp(s − max)` over the first `seen` keys
@@ -175,8 +188,8 @@ mod tests {
     use super::*;
 
     /// Attention in f64, one query at a time, straight from the definition.
-    fn reference(q: &[f32], k: &[f32], v: &[f32], shape: Heads, visibility: &Visibility) -> Vec<f32> {
-        let Heads { batch, heads, kv_heads, seq, head_dim: d } = shape;
+    fn reference(q: &[f32], k: &[f32], v: &[f32], shape: AttentionShape, visibility: &Visibility) -> Vec<f32> {
+        let AttentionShape { batch, heads, kv_heads, seq, head_dim: d } = shape;
         let total = visibility.past + seq;
         let mut out = vec![0f32; q.len()];
         for b in 0..batch {
@@ -217,7 +230,7 @@ mod tests {
     fn matches_the_definition_across_blocks_with_a_cache_and_padding() {
         // 150 new tokens span three query blocks. With a cache: a row with padded keys at the
         // start and in the middle. Without one: a left-padded row, whose first queries see nothing.
-        let shape = Heads { batch: 2, heads: 6, kv_heads: 2, seq: 150, head_dim: 16 };
+        let shape = AttentionShape { batch: 2, heads: 6, kv_heads: 2, seq: 150, head_dim: 16 };
         for (past, padding) in [(37, vec![0, 1, 2, 80]), (0, vec![0, 1, 2])] {
             let total = past + shape.seq;
             let mut padded_row = vec![true; total];

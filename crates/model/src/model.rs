@@ -5,7 +5,7 @@ use burn::module::{Module, Param};
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 
-use crate::attention::{Heads, Visibility, causal_attention};
+use crate::attention::{AttentionShape, Visibility, causal_attention};
 use crate::config::ModelConfig;
 use crate::linear::{Linear, frozen, host_kernels};
 
@@ -361,7 +361,7 @@ impl Transformer {
             Mask::Host(visibility) => {
                 let device = q.device();
                 let data = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().expect("f32 activations");
-                let shape = Heads {
+                let shape = AttentionShape {
                     batch,
                     heads: config.num_heads,
                     kv_heads: config.num_kv_heads,

@@ -136,7 +136,7 @@ fn logprobs(model: &Transformer, hidden: &Tensor<3>, targets: &[Vec<u32>]) -> Ve
             let logits = logits.into_data().try_into_vec::<f32>().expect("f32 logits");
             let vocab = logits.len() / n;
             let rows = logits.par_chunks_exact(vocab).zip(ids.par_iter());
-            picked.par_extend(rows.map(|(row, &id)| log_softmax_at(row, id as usize)));
+            picked.par_extend(rows.map(|(row, &id)| log_softmax_at(row, usize::try_from(id).expect("a token id"))));
         } else {
             let chosen = log_softmax(logits, 2).gather(2, index(ids).reshape([1, n, 1]));
             picked.extend(chosen.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 log-probabilities"));
