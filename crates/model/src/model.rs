@@ -259,7 +259,8 @@ impl Transformer {
         let (cos, sin) = self.rope_tables(&positions, device);
         let visibility = Visibility { valid: cache.valid.clone(), past };
         // One new token attends to everything before it: the tensor path's two small products
-        // are as fast as the host kernel's, without copying the cache out.
+        // are as fast as the host kernel's (decode 110–111 vs 108–110 tokens/s when measured),
+        // without copying the cache out.
         let mask = if seq > 1 && self.compute_dtype == FloatDType::F32 && host_kernels(device) {
             Mask::Host(visibility)
         } else {
