@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use crate::host::{exp, lanes_max};
+use crate::host::{exp_shifted_sum, lanes_max};
 use crate::packed::vectorized;
 
 /// Queries per block: the block's scores (`QUERY_BLOCK × keys`) stay in the L2 cache.
@@ -167,20 +167,7 @@ fn softmax_numerators(row: &mut [f32], seen: usize, valid: Option<&[bool]>) -> f
         visible.fill(0.0);
         return 0.0;
     }
-    let mut lanes = [0f32; 16];
-    let mut chunks = visible.chunks_exact_mut(16);
-    for chunk in &mut chunks {
-        for i in 0..16 {
-            chunk[i] = exp(chunk[i] - max);
-            lanes[i] += chunk[i];
-        }
-    }
-    let mut tail = 0.0;
-    for score in chunks.into_remainder() {
-        *score = exp(*score - max);
-        tail += *score;
-    }
-    lanes.iter().sum::<f32>() + tail
+    exp_shifted_sum(visible, max)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Element-wise host kernels in vector lanes: `eˣ` without libm's scalar call, and the MLP's
-//! SwiGLU in one pass (the CPU backend without a gradient graph).
+//! Element-wise host kernels in vector lanes for the CPU backend without a gradient graph: `eˣ`
+//! without libm's scalar call, shifted exponentials and their sum (softmax), a row's log-softmax
+//! at its target, and the MLP's SwiGLU in one pass.
 
 #![expect(
     clippy::inline_always,
@@ -44,22 +45,35 @@ pub(crate) fn lanes_max(values: &[f32]) -> f32 {
     lanes.iter().fold(tail, |m, &x| if x > m { x } else { m })
 }
 
-/// `log softmax(row)[target]`: `row[target] − max − ln Σ e^(x − max)`, without writing the
-/// distribution out.
-pub(crate) fn log_softmax_at(row: &[f32], target: usize) -> f32 {
+/// Each value replaced by `e^(x − max)`, in 16 lanes; returns their sum. Softmax numerators
+/// (the host attention) and the normalizer of a log-softmax (scoring) both come from here.
+#[inline(always)]
+pub(crate) fn exp_shifted_sum(values: &mut [f32], max: f32) -> f32 {
+    let mut lanes = [0f32; 16];
+    let mut chunks = values.chunks_exact_mut(16);
+    for chunk in &mut chunks {
+        for i in 0..16 {
+            chunk[i] = exp(chunk[i] - max);
+            lanes[i] += chunk[i];
+        }
+    }
+    let mut tail = 0.0;
+    for value in chunks.into_remainder() {
+        *value = exp(*value - max);
+        tail += *value;
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// `log softmax(row)[target]`: `row[target] − max − ln Σ e^(x − max)`, without allocating the
+/// distribution (the row is overwritten by its exponentials).
+pub(crate) fn log_softmax_at(row: &mut [f32], target: usize) -> f32 {
     vectorized(
         #[inline(always)]
         || {
             let max = lanes_max(row);
-            let mut lanes = [0f32; 16];
-            let chunks = row.chunks_exact(16);
-            let tail: f32 = chunks.remainder().iter().map(|&x| exp(x - max)).sum();
-            for chunk in chunks {
-                for i in 0..16 {
-                    lanes[i] += exp(chunk[i] - max);
-                }
-            }
-            row[target] - max - (lanes.iter().sum::<f32>() + tail).ln()
+            let chosen = row[target];
+            chosen - max - exp_shifted_sum(row, max).ln()
         },
     )
 }
@@ -106,7 +120,7 @@ mod tests {
         let sum: f64 = row.iter().map(|&x| (f64::from(x) - max).exp()).sum();
         for target in [0, 17, 999] {
             let expected = f64::from(row[target]) - max - sum.ln();
-            let got = f64::from(log_softmax_at(&row, target));
+            let got = f64::from(log_softmax_at(&mut row.clone(), target));
             assert!((got - expected).abs() < 1e-5, "target {target}: {got} vs {expected}");
         }
     }

@@ -109,8 +109,8 @@ fn rows_of(model: &Transformer, lasts: Vec<Tensor<3>>) -> Vec<Vec<f32>> {
 }
 
 /// Positions whose logits are computed at once when scoring: a chunk's logits (48 MiB for the
-/// default model; and their log-softmax off the host) are all that is held, instead of those of every position
-/// of every candidate (hundreds of MiB). Each chunk decodes the packed LM head again, so chunks
+/// default model; and their log-softmax off the host) are all that is held, instead of those of
+/// every position of every candidate (hundreds of MiB). Each chunk decodes the packed LM head again, so chunks
 /// much smaller than this make scoring slower (64 positions: +15–25% on `codi bench model`).
 const LOGPROB_CHUNK: usize = 256;
 
@@ -133,9 +133,9 @@ fn logprobs(model: &Transformer, hidden: &Tensor<3>, targets: &[Vec<u32>]) -> Ve
         let logits = model.logits(states);
         if host_kernels(&device) {
             // The target's log-probability straight from each row of logits, in lanes.
-            let logits = logits.into_data().try_into_vec::<f32>().expect("f32 logits");
+            let mut logits = logits.into_data().try_into_vec::<f32>().expect("f32 logits");
             let vocab = logits.len() / n;
-            let rows = logits.par_chunks_exact(vocab).zip(ids.par_iter());
+            let rows = logits.par_chunks_exact_mut(vocab).zip(ids.par_iter());
             picked.par_extend(rows.map(|(row, &id)| log_softmax_at(row, usize::try_from(id).expect("a token id"))));
         } else {
             let chosen = log_softmax(logits, 2).gather(2, index(ids).reshape([1, n, 1]));
